@@ -1,0 +1,1 @@
+"""Pure-numpy trust metrics: loyalty, calibration, bootstrap. No model, no MLflow."""
