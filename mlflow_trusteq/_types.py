@@ -47,7 +47,7 @@ class Estimate:
                 "confidence": self.confidence}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Estimate":
+    def from_dict(cls, d: dict[str, Any]) -> Estimate:
         value = d.get("value")
         return cls(value=float("nan") if value is None else float(value), lower=d.get("lower"),
                    upper=d.get("upper"), confidence=d.get("confidence"))

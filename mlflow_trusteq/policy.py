@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import math
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
-__all__ = ["CheckResult", "Verdict"]
+from ._errors import PolicyError
+
+__all__ = ["CheckResult", "Verdict", "Check", "Policy", "DEFAULT_POLICY"]
 
 Status = Literal["pass", "fail", "skipped"]
 
@@ -48,7 +54,275 @@ class Verdict:
                 "checks": [asdict(c) for c in self.checks], "extra": dict(self.extra)}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Verdict":
+    def from_dict(cls, d: dict[str, Any]) -> Verdict:
         return cls(passed=bool(d["passed"]), checks=tuple(CheckResult(**c) for c in d.get("checks", [])),
                    policy_digest=d.get("policy_digest", ""), policy_name=d.get("policy_name", "default"),
                    extra=dict(d.get("extra", {})))
+
+
+# ---------------------------------------------------------------------------------------------
+# Policy
+# ---------------------------------------------------------------------------------------------
+
+_CHECK_KEYS = {"threshold", "min_absolute_change", "min_relative_change", "margin", "greater_is_better",
+               "required", "decide_on"}
+_TOP_KEYS = {"name", "decide_on", "checks", "description"}
+
+#: The default policy. Fidelity, accuracy and calibration are required (no labels -> fail,
+#: closed); alignment and robustness are judged when those sections were run and are otherwise
+#: reported as skipped without failing the verdict — but a section that *errored* always fails.
+DEFAULT_POLICY: dict[str, Any] = {
+    "name": "default",
+    "decide_on": "bound",
+    "checks": {
+        "label_loyalty": {"threshold": 0.95},
+        "probability_loyalty": {"threshold": 0.90},
+        "diff/accuracy": {"threshold": -0.02},
+        "diff/ece_equal_mass": {"margin": 0.05},
+        "diff/brier_loss": {"margin": 0.05},
+        "alignment/lime/normalized/top_k_jaccard": {"threshold": 0.5, "required": False},
+        "alignment/shap/normalized/top_k_jaccard": {"threshold": 0.5, "required": False},
+        "robustness/word/diff/after_attack_accuracy": {"threshold": -0.10, "required": False},
+    },
+}
+
+
+@dataclass(frozen=True)
+class Check:
+    """One threshold on one report key, with MLflow ``MetricThreshold`` semantics.
+
+    - ``threshold``: absolute bound — value >= threshold when higher is better, <= otherwise.
+    - ``min_absolute_change`` / ``min_relative_change``: for a ``candidate/<m>`` key, the
+      candidate must beat ``parent/<m>`` by at least this much (MLflow's semantics); a negative
+      value is a tolerated degradation (a non-inferiority margin), an extension of MLflow's.
+    - ``margin``: two-sided similarity — the value (typically a ``diff/<m>``) lies in
+      ``[-margin, margin]``.
+    - ``decide_on``: ``"bound"`` judges the pessimistic end of the confidence interval (the lower
+      bound when higher is better), ``"point"`` the point estimate.
+    - ``required``: when false, a check whose metric was *not requested* is skipped without
+      failing the verdict. A metric whose stage errored, or that is required and missing, fails.
+    """
+
+    metric: str
+    threshold: float | None = None
+    min_absolute_change: float | None = None
+    min_relative_change: float | None = None
+    margin: float | None = None
+    greater_is_better: bool | None = None
+    required: bool = True
+    decide_on: str = "bound"
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A named set of checks; ``Policy.judge(report)`` gives the :class:`Verdict`."""
+
+    checks: tuple[Check, ...]
+    name: str = "default"
+    decide_on: str = "bound"
+    source: dict[str, Any] = field(default_factory=dict)
+
+    # -- construction --------------------------------------------------------------------------
+    @classmethod
+    def default(cls) -> Policy:
+        """The documented default policy (:data:`DEFAULT_POLICY`)."""
+        return cls.from_dict(DEFAULT_POLICY)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Policy:
+        """Build from a dict shaped like :data:`DEFAULT_POLICY`; typos are errors, not ignored."""
+        from ._types import metric_info
+
+        if not isinstance(d, dict):
+            raise PolicyError(f"a policy must be a mapping, got {type(d).__name__}")
+        unknown = set(d) - _TOP_KEYS
+        if unknown:
+            raise PolicyError(f"unknown policy key(s) {sorted(unknown)}; allowed: {sorted(_TOP_KEYS)}")
+        decide_on = d.get("decide_on", "bound")
+        _check_decide_on(decide_on, "policy")
+        checks_d = d.get("checks")
+        if not isinstance(checks_d, dict) or not checks_d:
+            raise PolicyError("a policy needs a non-empty [checks] table: metric key -> its thresholds")
+        checks = []
+        for metric, spec in checks_d.items():
+            if not isinstance(spec, dict):
+                raise PolicyError(f"check {metric!r} must be a table of thresholds, got {spec!r}")
+            bad = set(spec) - _CHECK_KEYS
+            if bad:
+                raise PolicyError(f"check {metric!r}: unknown key(s) {sorted(bad)}; allowed: {sorted(_CHECK_KEYS)}")
+            try:
+                metric_info(metric)
+            except KeyError as exc:
+                raise PolicyError(f"check {metric!r}: {exc.args[0]}") from None
+            if not any(spec.get(k) is not None for k in
+                       ("threshold", "min_absolute_change", "min_relative_change", "margin")):
+                raise PolicyError(f"check {metric!r} sets no threshold, min_absolute_change, "
+                                  "min_relative_change or margin")
+            for k in ("threshold", "min_absolute_change", "min_relative_change", "margin"):
+                v = spec.get(k)
+                if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
+                    raise PolicyError(f"check {metric!r}: {k} must be a finite number, got {v!r}")
+            if spec.get("margin") is not None and spec["margin"] < 0:
+                raise PolicyError(f"check {metric!r}: margin must be >= 0, got {spec['margin']!r}")
+            if (spec.get("min_absolute_change") is not None or spec.get("min_relative_change") is not None) \
+                    and not metric.startswith("candidate/"):
+                raise PolicyError(f"check {metric!r}: min_absolute_change/min_relative_change compare the "
+                                  "candidate with its parent, so they apply to 'candidate/<metric>' keys")
+            c_decide = spec.get("decide_on", decide_on)
+            _check_decide_on(c_decide, f"check {metric!r}")
+            checks.append(Check(metric=metric, threshold=_opt_float(spec.get("threshold")),
+                                min_absolute_change=_opt_float(spec.get("min_absolute_change")),
+                                min_relative_change=_opt_float(spec.get("min_relative_change")),
+                                margin=_opt_float(spec.get("margin")),
+                                greater_is_better=spec.get("greater_is_better"),
+                                required=bool(spec.get("required", True)), decide_on=c_decide))
+        return cls(checks=tuple(checks), name=str(d.get("name", "custom")), decide_on=decide_on, source=d)
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> Policy:
+        """Read a TOML policy file (see :data:`DEFAULT_POLICY` for the shape)."""
+        import tomllib
+
+        p = Path(path)
+        try:
+            text = p.read_text()
+        except OSError as exc:
+            raise PolicyError(f"cannot read policy file {str(p)!r}: {exc.strerror}") from None
+        try:
+            d = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise PolicyError(f"policy file {str(p)!r} is not valid TOML: {exc}") from None
+        d.setdefault("name", p.stem)
+        return cls.from_dict(d)
+
+    @classmethod
+    def load(cls, policy: Policy | dict[str, Any] | str | Path | None) -> Policy:
+        """A Policy from a Policy, a dict, a TOML path, or ``None`` (the default)."""
+        if policy is None:
+            return cls.default()
+        if isinstance(policy, Policy):
+            return policy
+        if isinstance(policy, dict):
+            return cls.from_dict(policy)
+        if isinstance(policy, (str, Path)):
+            return cls.from_toml(policy)
+        raise PolicyError(f"cannot make a policy from {type(policy).__name__}")
+
+    def to_dict(self) -> dict[str, Any]:
+        checks: dict[str, Any] = {}
+        for c in self.checks:
+            spec = {k: getattr(c, k) for k in ("threshold", "min_absolute_change", "min_relative_change",
+                                                "margin", "greater_is_better") if getattr(c, k) is not None}
+            spec["required"] = c.required
+            spec["decide_on"] = c.decide_on
+            checks[c.metric] = spec
+        return {"name": self.name, "decide_on": self.decide_on, "checks": checks}
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 of the canonical JSON of the policy: what a verdict was judged against."""
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
+
+    # -- judging -------------------------------------------------------------------------------
+    def judge(self, report: Any) -> Verdict:
+        """Apply every check to ``report`` (a TrustReport); any fail or required skip fails."""
+        results = tuple(_judge_one(c, report) for c in self.checks)
+        failed = [r for r in results if r.status == "fail"]
+        passed = not failed and bool(results)
+        return Verdict(passed=passed, checks=results, policy_digest=self.digest, policy_name=self.name)
+
+
+def _opt_float(v: Any) -> float | None:
+    return None if v is None else float(v)
+
+
+def _check_decide_on(value: Any, where: str) -> None:
+    if value not in ("bound", "point"):
+        raise PolicyError(f"{where}: decide_on must be 'bound' or 'point', got {value!r}")
+
+
+def _section_of(metric: str) -> str:
+    head = metric.split("/", 1)[0]
+    if head in ("alignment", "robustness"):
+        return head
+    base = metric.rsplit("/", 1)[-1]
+    if base == "accuracy" or base.endswith("flip_rate"):
+        return "accuracy"
+    if base.startswith(("ece_", "mce_", "brier", "log_loss")):
+        return "calibration"
+    return base
+
+
+def _missing(check: Check, report: Any) -> CheckResult:
+    section = _section_of(check.metric)
+    reason = report.skipped.get(section) or report.skipped.get(check.metric)
+    errored = bool(reason) and reason.startswith("error")
+    why = reason or "the report does not contain this metric"
+    if errored or check.required:
+        return CheckResult(check.metric, "fail", f"{check.metric}: could not be judged ({why}); "
+                           "the policy requires it, so the candidate fails (fail closed)")
+    return CheckResult(check.metric, "skipped", f"{check.metric}: skipped ({why}); not required by the policy")
+
+
+def _judge_one(check: Check, report: Any) -> CheckResult:
+    from ._types import metric_info
+
+    est = report.metrics.get(check.metric)
+    if est is None or est.value is None or not math.isfinite(est.value):
+        return _missing(check, report)
+    higher = check.greater_is_better if check.greater_is_better is not None else metric_info(check.metric).higher_is_better
+    use_bound = check.decide_on == "bound"
+    if use_bound and (est.lower is None or est.upper is None) and check.metric not in ("speedup", "size_ratio"):
+        return CheckResult(check.metric, "fail", f"{check.metric}: no confidence interval to judge "
+                           "(decide_on='bound'); too few examples?", value=est.value)
+
+    def pessimistic(e: Any, higher_better: bool) -> float:
+        if not use_bound or e.lower is None or e.upper is None:
+            return float(e.value)
+        return float(e.lower if higher_better else e.upper)
+
+    what = "the lower bound of its CI" if use_bound and higher else (
+        "the upper bound of its CI" if use_bound else "its point estimate")
+    fmt = "{:.4g}".format
+    if check.margin is not None:
+        lo, hi = (est.lower, est.upper) if use_bound and est.lower is not None else (est.value, est.value)
+        ok = -check.margin <= lo and hi <= check.margin
+        span = f"CI [{fmt(lo)}, {fmt(hi)}]" if use_bound else f"value {fmt(est.value)}"
+        reason = (f"{check.metric}: {span} {'lies' if ok else 'does not lie'} within ±{fmt(check.margin)}")
+        return CheckResult(check.metric, "pass" if ok else "fail", reason, est.value, hi if abs(hi) > abs(lo) else lo,
+                           check.margin)
+    if check.threshold is not None:
+        b = pessimistic(est, higher)
+        ok = b >= check.threshold if higher else b <= check.threshold
+        if not ok:
+            return CheckResult(check.metric, "fail",
+                               f"{check.metric} = {fmt(est.value)}: {what} is {fmt(b)}, "
+                               f"{'below' if higher else 'above'} the threshold {fmt(check.threshold)}",
+                               est.value, b, check.threshold)
+    for kind in ("min_absolute_change", "min_relative_change"):
+        limit = getattr(check, kind)
+        if limit is None:
+            continue
+        base_name = check.metric.split("/", 1)[1]
+        parent = report.metrics.get(f"parent/{base_name}")
+        diff = report.metrics.get(f"diff/{base_name}")
+        if parent is None or diff is None:
+            return _missing(Check(f"parent/{base_name}", required=True), report)
+        # the paired CI of the difference, signed so that "better" is positive
+        d = pessimistic(diff, higher)
+        gain = d if higher else -d
+        if kind == "min_relative_change":
+            if parent.value == 0:
+                return CheckResult(check.metric, "fail", f"{check.metric}: relative change undefined "
+                                   "(the parent's value is 0)", est.value)
+            gain = gain / abs(parent.value)
+        ok = gain >= limit
+        if not ok:
+            unit = "relative" if kind == "min_relative_change" else "absolute"
+            return CheckResult(check.metric, "fail",
+                               f"{check.metric}: {unit} change against the parent is {fmt(gain)} "
+                               f"({'pessimistic CI bound' if use_bound else 'point'}), less than the required "
+                               f"{fmt(limit)}", est.value, gain, limit)
+    b = pessimistic(est, higher)
+    return CheckResult(check.metric, "pass", f"{check.metric} = {fmt(est.value)} passes ({what}: {fmt(b)})",
+                       est.value, b, check.threshold)
