@@ -100,5 +100,17 @@ for _info in [
     MetricInfo("speedup", True, 0.0, None, "candidate throughput / parent throughput, same batches"),
     MetricInfo("size_ratio", False, 0.0, None, "candidate size on disk / parent size on disk"),
     MetricInfo("throughput", True, 0.0, None, "rows per second"),
+    # attribution alignment (sections register the same names; here so that a policy can name them)
+    MetricInfo("top_k_jaccard", True, description="Jaccard of the two top-k feature sets by |attribution|"),
+    MetricInfo("feature_agreement", True, description="|topk(a) & topk(b)| / k"),
+    MetricInfo("rank_correlation", True, -1.0, 1.0, "Spearman correlation of the attributions"),
+    MetricInfo("sign_agreement", True, description="share of the parent's top-k with the same sign"),
+    # robustness
+    MetricInfo("after_attack_accuracy", True, description="accuracy on the attacked inputs"),
+    MetricInfo("attack_success_rate", False, description="share of attacked examples whose label flipped"),
+    MetricInfo("mean_queries", True, 0.0, None, "mean model queries per attacked example"),
+    MetricInfo("median_queries", True, 0.0, None, "median model queries per attacked example"),
+    MetricInfo("words_changed", True, description="mean fraction of words changed by a successful attack"),
+    MetricInfo("transfer_rate", False, description="adversarial inputs found on the parent that also flip the candidate"),
 ]:
     register_metric(_info)

@@ -329,7 +329,7 @@ def compare(
     kind = infer_kind(records)
     parent_model = as_proba_model(parent, **dict(parent_kwargs or {}))
     candidate_model = as_proba_model(candidate, **dict(candidate_kwargs or {}))
-    perm = align_labels(parent_model, candidate_model)
+    perm = align_labels(parent_model.labels, candidate_model.labels)
     labels = tuple(parent_model.labels)
     y = encode_targets(y_raw, labels) if y_raw is not None else None
 

@@ -118,3 +118,139 @@ def truncate_layers(model: Any, keep: int) -> Any:
     encoder.layer = encoder.layer[:keep]
     small.config.num_hidden_layers = keep
     return small
+
+
+# --------------------------------------------------------------------------------------------
+# ONNX export and int8 quantization (appended by the adapters work)
+
+#: Key of the ONNX ``metadata_props`` entry holding the label names (JSON list); read back by
+#: ``mlflow_trusteq.adapters.OnnxTextAdapter`` when it is given no labels.
+ONNX_LABELS_KEY = "trusteq.labels"
+
+
+def _onnx() -> Any:
+    try:
+        import onnx
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise MissingDependencyError("onnx is needed for this recipe: pip install 'mlflow-trusteq[onnx]'") from exc
+    return onnx
+
+
+def _write_onnx_metadata(path: Path, props: dict[str, str]) -> None:
+    onnx = _onnx()
+    proto = onnx.load(str(path))
+    existing = {p.key: p for p in proto.metadata_props}
+    for key, value in props.items():
+        if key in existing:
+            existing[key].value = value
+        else:
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = key, value
+    onnx.save(proto, str(path))
+
+
+def export_onnx(model: Any, tokenizer: Any, path: str | Path, *, opset: int = 17, check: bool = True) -> Path:
+    """Export a transformers sequence classifier (BERT-style) to ONNX; returns the file's path.
+
+    Uses the TorchScript-based exporter (``torch.onnx.export(..., dynamo=False)``, no onnxscript
+    needed) with dynamic ``batch`` and ``sequence`` axes on every input and on the ``logits``
+    output. Inputs are those of ``input_ids``, ``attention_mask``, ``token_type_ids`` that both
+    the tokenizer returns and ``model.forward`` accepts, as int64. The label names
+    (``config.id2label`` in index order) are written into the ONNX ``metadata_props`` under
+    ``"trusteq.labels"`` (a JSON list), so ``OnnxTextAdapter`` needs no ``labels=``.
+
+    Parameters
+    ----------
+    model : transformers.PreTrainedModel
+        A ``*ForSequenceClassification`` model; exported in eval mode, its training mode is
+        restored afterwards.
+    tokenizer : transformers tokenizer
+    path : path
+        Output ``.onnx`` file (parent folders are created).
+    opset : int
+        ONNX opset version.
+    check : bool
+        Run the exported graph with ONNX Runtime on inputs of another batch size and length than
+        the tracing inputs and raise ``RuntimeError`` if its logits differ from torch's by more
+        than 1e-3 (guards against shapes frozen into the graph by tracing).
+    """
+    import inspect
+    import json
+    import warnings
+
+    torch = _torch()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    accepted = set(inspect.signature(model.forward).parameters)
+    names = [k for k in ("input_ids", "attention_mask", "token_type_ids")
+             if k in accepted and k in getattr(tokenizer, "model_input_names", ["input_ids", "attention_mask"])]
+
+    class _Logits(torch.nn.Module):
+        def __init__(self, inner: Any) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, *args: Any) -> Any:
+            return self.inner(**dict(zip(names, args))).logits
+
+    was_training = model.training
+    wrapper = _Logits(model).eval()
+    sample = tokenizer(["a short sample", "a somewhat longer sample sentence for tracing"], padding=True,
+                       return_tensors="pt")
+    args = tuple(sample[k] if k in sample else torch.zeros_like(sample["input_ids"]) for k in names)
+    axes = {k: {0: "batch", 1: "sequence"} for k in names}
+    axes["logits"] = {0: "batch"}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(wrapper, args, str(path), input_names=names, output_names=["logits"],
+                              dynamic_axes=axes, opset_version=opset, dynamo=False, do_constant_folding=True)
+    finally:
+        model.train(was_training)
+    id2label = model.config.id2label
+    labels = [str(id2label.get(i, id2label.get(str(i), f"LABEL_{i}"))) for i in range(model.config.num_labels)]
+    _write_onnx_metadata(path, {ONNX_LABELS_KEY: json.dumps(labels)})
+    if check:
+        import onnxruntime as ort
+
+        texts = ["one", "two words here", "and a third, rather longer input than the tracing ones were"]
+        enc = tokenizer(texts, padding=True, return_tensors="np")
+        feed = {k: (enc[k] if k in enc else np.zeros_like(enc["input_ids"])).astype(np.int64) for k in names}
+        got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, feed)[0]
+        model_mode = model.training
+        model.eval()
+        with torch.inference_mode():
+            want = model(**{k: torch.from_numpy(v) for k, v in feed.items()}).logits.float().numpy()
+        model.train(model_mode)
+        err = float(np.abs(got - want).max())
+        if err > 1e-3:
+            raise RuntimeError(f"ONNX export of {type(model).__name__} to {str(path)!r} does not reproduce torch: "
+                               f"max |logit difference| = {err:.3g} on inputs of another shape")
+        logger.info("exported %s to %s (max |logit diff| vs torch %.2g)", type(model).__name__, path, err)
+    return path
+
+
+def quantize_int8(onnx_in: str | Path, onnx_out: str | Path, *, per_channel: bool = False) -> Path:
+    """Post-training dynamic int8 quantization with ONNX Runtime; returns ``onnx_out``.
+
+    ``onnxruntime.quantization.quantize_dynamic`` with ``weight_type=QuantType.QInt8``: weights
+    of MatMul/Gemm (and similar) become int8 with a scale (per tensor, or per output channel with
+    ``per_channel=True``); activations are quantized on the fly at run time. The file is about
+    3-4x smaller for a BERT; its outputs are close to, not identical with, the float model's.
+    The ``metadata_props`` of the input (labels) are carried over.
+    """
+    onnx = _onnx()
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    onnx_in, onnx_out = Path(onnx_in), Path(onnx_out)
+    if not onnx_in.is_file():
+        raise ValueError(f"ONNX model file not found: {str(onnx_in)!r}")
+    onnx_out.parent.mkdir(parents=True, exist_ok=True)
+    quantize_dynamic(str(onnx_in), str(onnx_out), weight_type=QuantType.QInt8, per_channel=per_channel)
+    props = {p.key: p.value for p in onnx.load(str(onnx_in), load_external_data=False).metadata_props}
+    if props:
+        _write_onnx_metadata(onnx_out, props)
+    return onnx_out
+
+
+__all__ += ["export_onnx", "quantize_int8", "ONNX_LABELS_KEY"]

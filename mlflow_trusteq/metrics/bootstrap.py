@@ -3,16 +3,30 @@
 Every interval in trusteq is a percentile bootstrap over *examples*. Where two models are
 compared, both are resampled with the same indices (a paired bootstrap), so that the interval of
 a difference reflects the models, not the sampling.
+
+Two resampling units are provided:
+
+- ``"examples"``: the textbook bootstrap, ``n`` draws with replacement out of ``n`` examples.
+- ``"groups(G)"``: for large ``n``, examples are first assigned at random to ``G`` groups
+  (:func:`assign_groups`); every statistic is reduced to per-group sums, and
+  ``G`` groups are drawn with replacement. With a random assignment the group sums are
+  exchangeable, so the resampled totals have the same mean and (up to ``O(1/G)``) the same
+  variance as under the example bootstrap, at a cost independent of ``n``.
+
+Both are expressed as *count matrices* (:func:`bootstrap_counts`): row ``r`` says how many times
+each unit is drawn in resample ``r``, so any statistic built from sums is a matrix product.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import numpy as np
 
 from .._errors import InvalidInputError
 from .._types import Estimate
 
-__all__ = ["mean_ci"]
+__all__ = ["mean_ci", "bootstrap_counts", "assign_groups", "percentile_interval"]
 
 
 def mean_ci(values: np.ndarray, *, n_resamples: int = 1000, confidence: float = 0.95,
@@ -42,3 +56,46 @@ def mean_ci(values: np.ndarray, *, n_resamples: int = 1000, confidence: float = 
     alpha = (1.0 - confidence) / 2.0
     lo, hi = np.quantile(means, [alpha, 1.0 - alpha])
     return Estimate(point, float(lo), float(hi), confidence)
+
+
+def assign_groups(n: int, n_groups: int, rng: np.random.Generator) -> np.ndarray:
+    """Random assignment of ``n`` examples to ``min(n_groups, n)`` groups, shape ``(n,)``, ``intp``.
+
+    Each example goes to a uniformly random group, independently of the others (group sizes are
+    about ``n / G``, give or take ``sqrt(n / G)``); resampled statistics divide by the resample's
+    own total count, so unequal sizes carry no bias.
+    """
+    return rng.integers(0, min(n_groups, n), size=n, dtype=np.intp)
+
+
+def bootstrap_counts(n_units: int, *, n_resamples: int, rng: np.random.Generator,
+                     max_cells: int = 4_000_000) -> Iterator[np.ndarray]:
+    """Yield bootstrap count matrices in chunks, ``(r, n_units)`` ``float64``, ``r`` rows per chunk.
+
+    Row ``r`` holds how many times each unit is drawn in one resample of ``n_units`` draws with
+    replacement (a multinomial count vector summing to ``n_units``). Chunks hold at most
+    ``max_cells`` cells, so memory stays bounded whatever ``n_resamples``. For a given ``rng`` state
+    and ``max_cells`` the draws are reproducible.
+    """
+    per_chunk = max(1, min(n_resamples, max_cells // max(n_units, 1)))
+    done = 0
+    while done < n_resamples:
+        r = min(per_chunk, n_resamples - done)
+        idx = rng.integers(0, n_units, size=(r, n_units))
+        idx += (np.arange(r, dtype=np.int64) * n_units)[:, None]
+        yield np.bincount(idx.ravel(), minlength=r * n_units).reshape(r, n_units).astype(np.float64)
+        done += r
+
+
+def percentile_interval(replicates: np.ndarray, *, confidence: float = 0.95) -> tuple[float | None, float | None]:
+    """Two-sided percentile interval of bootstrap ``replicates`` (NaN replicates dropped).
+
+    Returns ``(None, None)`` when no finite replicate remains.
+    """
+    rep = np.asarray(replicates, dtype=np.float64)
+    rep = rep[~np.isnan(rep)]
+    if rep.size == 0:
+        return None, None
+    alpha = (1.0 - confidence) / 2.0
+    lo, hi = np.quantile(rep, [alpha, 1.0 - alpha])
+    return float(lo), float(hi)

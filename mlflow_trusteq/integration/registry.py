@@ -1,0 +1,225 @@
+"""Registry lineage and signed verdicts on model versions (the evaluator's side of the gate).
+
+Tags on a candidate model version (namespace ``trusteq.``; signing lives in ``trusteq_gate``):
+
+=========================  ==============================================================
+``trusteq.parent``         lineage: the parent model URI (set by the user, or by the evaluator)
+``trusteq.verdict``        ``pass`` or ``fail``
+``trusteq.run_id``         the MLflow run holding the evidence (metrics, report, verdict.json)
+``trusteq.data_digest``    digest of the evaluation data
+``trusteq.policy_digest``  digest of the policy that judged
+``trusteq.reasons``        JSON list, one sentence per failed or skipped check
+``trusteq.key_id``         the key of the keyring that signed
+``trusteq.signature``      ``hmac-sha256-v1:<hex>`` over all of the above plus the version's
+                           name, number and source (written last)
+=========================  ==============================================================
+
+The signing key comes from ``TRUSTEQ_SIGNING_KEY`` / ``TRUSTEQ_SIGNING_KEY_FILE`` /
+``TRUSTEQ_SIGNING_KEYS_FILE`` (see ``trusteq_gate.signing.Keyring.from_env``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from trusteq_gate.client import ask_gate, read_model_version, write_model_version_tags
+from trusteq_gate.signing import (
+    TAG_PARENT,
+    TAG_SIGNATURE,
+    VERDICT_TAGS,
+    Decision,
+    Keyring,
+    SigningKeyError,
+    check_version,
+    sign_verdict,
+)
+
+from .._errors import InvalidInputError, VerdictError
+
+__all__ = [
+    "Decision",
+    "set_parent",
+    "get_parent",
+    "record_verdict",
+    "clear_verdict",
+    "verify_verdict",
+    "load_keyring",
+]
+
+logger = logging.getLogger(__name__)
+
+_MAX_REASONS_CHARS = 20_000
+
+
+def load_keyring() -> Keyring:
+    """The signing keyring from the environment, or a :class:`VerdictError` saying how to set it."""
+    try:
+        return Keyring.from_env()
+    except SigningKeyError as e:
+        raise VerdictError(f"Cannot sign or verify trusteq verdicts: {e}") from None
+
+
+def _check_name_version(name: Any, version: Any) -> tuple[str, str]:
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidInputError(f"Expected a registered model name, got {name!r}")
+    v = str(version).strip()
+    if not v.isdigit() or int(v) < 1:
+        raise InvalidInputError(f"Expected a model version number >= 1, got {version!r}")
+    return name, str(int(v))
+
+
+def _resolve_models_uri(client: Any, uri: str) -> tuple[str, str] | None:
+    """``models:/name/3`` or ``models:/name@alias`` -> (name, version); None for other URIs."""
+    if not uri.startswith("models:/"):
+        return None
+    from mlflow.store.artifact.utils.models import _parse_model_uri, get_model_name_and_version
+
+    if _parse_model_uri(uri).model_id is not None:
+        return None
+    name, version = get_model_name_and_version(client, uri)
+    return name, str(version)
+
+
+def set_parent(client: Any, name: str, version: str | int, parent_uri: str) -> None:
+    """Name the parent of a candidate version (the lineage tag ``trusteq.parent``).
+
+    Parameters
+    ----------
+    client : mlflow.MlflowClient
+    name, version
+        The candidate model version.
+    parent_uri : str
+        Any model URI (``models:/sentiment/1``, ``models:/sentiment@champion``, ``runs:/...``).
+
+    Raises
+    ------
+    InvalidInputError
+        An empty URI, or a parent that is the candidate itself.
+    """
+    name, version = _check_name_version(name, version)
+    if not isinstance(parent_uri, str) or not parent_uri.strip():
+        raise InvalidInputError(f"Expected a parent model URI, got {parent_uri!r}")
+    parent_uri = parent_uri.strip()
+    if _resolve_models_uri(client, parent_uri) == (name, version):
+        raise InvalidInputError(
+            f"The candidate models:/{name}/{version} names itself as its parent ({parent_uri!r}); "
+            "a model cannot be judged against itself.")
+    client.set_model_version_tag(name, version, TAG_PARENT, parent_uri)
+
+
+def get_parent(client: Any, name: str, version: str | int) -> str | None:
+    """The parent URI named by the version's lineage tag, or None."""
+    name, version = _check_name_version(name, version)
+    value = client.get_model_version(name, version).tags.get(TAG_PARENT)
+    return value or None
+
+
+def _cap_reasons(reasons: list[str], run_id: str) -> list[str]:
+    out = [str(r) for r in reasons]
+    dropped = 0
+    while out and len(json.dumps(out, ensure_ascii=False)) > _MAX_REASONS_CHARS:
+        out.pop()
+        dropped += 1
+    if dropped:
+        out.append(f"... and {dropped} more reason(s): see verdict.json in run {run_id}")
+    return out
+
+
+def record_verdict(
+    client: Any,
+    name: str,
+    version: str | int,
+    *,
+    verdict: str,
+    run_id: str,
+    parent_uri: str,
+    data_digest: str,
+    policy_digest: str,
+    reasons: list[str],
+    keyring: Keyring | None = None,
+) -> dict[str, str]:
+    """Sign a verdict and record it on the model version (the signature tag is written last).
+
+    The signed payload is the version's name, number and source as the registry records them,
+    plus ``verdict``, ``run_id``, ``parent_uri`` (also written as the lineage tag),
+    ``data_digest``, ``policy_digest`` and ``reasons``; see ``trusteq_gate.signing``.
+
+    Returns
+    -------
+    dict of str to str
+        The tags that were set.
+
+    Raises
+    ------
+    VerdictError
+        No signing key configured (the message says how to set one).
+    InvalidInputError
+        A verdict other than ``"pass"``/``"fail"``, an empty run id or parent, or a parent that
+        is the candidate itself.
+    """
+    name, version = _check_name_version(name, version)
+    if verdict not in ("pass", "fail"):
+        raise InvalidInputError(f"Expected verdict 'pass' or 'fail', got {verdict!r}")
+    for label, value in (("run_id", run_id), ("parent_uri", parent_uri)):
+        if not isinstance(value, str) or not value.strip():
+            raise InvalidInputError(f"Expected a non-empty `{label}`, got {value!r}")
+    for label, value in (("data_digest", data_digest), ("policy_digest", policy_digest)):
+        if not isinstance(value, str):
+            raise InvalidInputError(f"Expected `{label}` as a string, got {value!r}")
+    if isinstance(reasons, str) or not all(isinstance(r, str) for r in reasons):
+        raise InvalidInputError(f"Expected `reasons` as a list of strings, got {reasons!r}")
+    if _resolve_models_uri(client, parent_uri) == (name, version):
+        raise InvalidInputError(f"The candidate models:/{name}/{version} names itself as its parent ({parent_uri!r})")
+    keyring = keyring or load_keyring()
+    mv = client.get_model_version(name, version)
+    tags = sign_verdict(keyring, name=mv.name, version=str(mv.version), source=mv.source, verdict=verdict,
+                        run_id=run_id, parent=parent_uri.strip(), data_digest=data_digest,
+                        policy_digest=policy_digest, reasons=_cap_reasons(list(reasons), run_id))
+    write_model_version_tags(client, name, version, tags, keyring)
+    logger.info("recorded a signed %r verdict on models:/%s/%s (key %s)", verdict, name, version, keyring.active)
+    return tags
+
+
+def clear_verdict(client: Any, name: str, version: str | int, *, keyring: Keyring | None = None) -> list[str]:
+    """Delete the version's verdict tags (the lineage tag stays); returns the deleted tag names.
+
+    Called before a new evaluation, so a failing or crashing re-evaluation never leaves an old
+    pass behind.  Needs the signing key only when there is something to delete.
+    """
+    name, version = _check_name_version(name, version)
+    existing = client.get_model_version(name, version).tags
+    present = [t for t in VERDICT_TAGS if t in existing and t != TAG_PARENT]
+    if not present:
+        return []
+    present = [TAG_SIGNATURE, *[t for t in present if t != TAG_SIGNATURE]] if TAG_SIGNATURE in present else present
+    keyring = keyring or load_keyring()
+    write_model_version_tags(client, name, version, {}, keyring, delete=present)
+    return present
+
+
+def verify_verdict(client: Any, name: str, version: str | int, *, keyring: Keyring | None = None) -> Decision:
+    """What the gate would decide for this version, and why.
+
+    Verifies locally with the signing key when one is configured here; without one, asks the
+    tracking server's trusteq-gate (``/api/2.0/trusteq/verify``), so release engineers need no
+    key.  With neither, the decision is a refusal that says so.
+
+    Returns
+    -------
+    trusteq_gate.Decision
+        ``ok`` (valid signature and a pass verdict), ``verdict``, ``signature_valid``,
+        ``reasons`` (why not ok), ``verdict_reasons`` and ``fields`` (the checked payload).
+    """
+    name, version = _check_name_version(name, version)
+    if keyring is None:
+        try:
+            keyring = Keyring.from_env()
+        except SigningKeyError:
+            from_server = ask_gate(client, name, version)
+            if from_server is not None:
+                return from_server
+    mv = client.get_model_version(name, version)
+    return check_version(name=mv.name, version=str(mv.version), source=mv.source, tags=dict(mv.tags),
+                         keyring=keyring, lookup=lambda n, v: read_model_version(client, n, v))

@@ -1,0 +1,126 @@
+"""The evaluator's side of the gate: writing ``trusteq.*`` tags with the tag-write credential.
+
+Against a tracking server (``http://``/``https://`` registry URI) each write is a REST call that
+carries the :data:`~trusteq_gate.signing.TAG_AUTH_HEADER` header; the gate refuses ``trusteq.*``
+writes without it.  Against a local store (sqlite, file) there is no server and no gate: the
+tags are written through the client.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from trusteq_gate.signing import TAG_AUTH_HEADER, TAG_SIGNATURE, Keyring, tag_write_token
+
+__all__ = ["write_model_version_tags", "read_model_version", "ask_gate"]
+
+_logger = logging.getLogger(__name__)
+
+
+def _rest_host_creds(client: Any):
+    """Host credentials of the client's registry when it is a REST server, else None."""
+    from mlflow.store.model_registry.rest_store import RestStore
+
+    store = client._get_registry_client().store
+    if isinstance(store, RestStore):
+        return store.get_host_creds()
+    return None
+
+
+def write_model_version_tags(
+    client: Any,
+    name: str,
+    version: str,
+    tags: Mapping[str, str],
+    keyring: Keyring,
+    *,
+    delete: Iterable[str] = (),
+) -> None:
+    """Set (and delete) model-version tags, authenticated as the trusteq evaluator.
+
+    Tags are written in the given order (put ``trusteq.signature`` last: while the other tags
+    change, the old signature no longer verifies, so the gate refuses rather than accepts a
+    half-written verdict).
+
+    Parameters
+    ----------
+    client : mlflow.MlflowClient
+    name, version : str
+        The model version.
+    tags : mapping of str to str
+        Tags to set, in order.
+    keyring : Keyring
+        Signs the tag-write credential.
+    delete : iterable of str
+        Tags to delete before setting (missing ones are ignored).
+    """
+    from mlflow.exceptions import MlflowException
+    from mlflow.utils.rest_utils import http_request, verify_rest_response
+
+    creds = _rest_host_creds(client)
+    order = [k for k in tags if k != TAG_SIGNATURE] + ([TAG_SIGNATURE] if TAG_SIGNATURE in tags else [])
+    if creds is None:
+        for key in delete:
+            try:
+                client.delete_model_version_tag(name, str(version), key)
+            except MlflowException:
+                pass
+        for key in order:
+            client.set_model_version_tag(name, str(version), key, str(tags[key]))
+        return
+    for key in delete:
+        token = tag_write_token(keyring, op="delete", name=name, version=str(version), key=key)
+        endpoint = "/api/2.0/mlflow/model-versions/delete-tag"
+        resp = http_request(creds, endpoint, "DELETE", json={"name": name, "version": str(version), "key": key},
+                            extra_headers={TAG_AUTH_HEADER: token})
+        if resp.status_code != 404:
+            try:
+                verify_rest_response(resp, endpoint)
+            except MlflowException as e:
+                if e.error_code != "RESOURCE_DOES_NOT_EXIST":
+                    raise
+    for key in order:
+        value = str(tags[key])
+        token = tag_write_token(keyring, op="set", name=name, version=str(version), key=key, value=value)
+        endpoint = "/api/2.0/mlflow/model-versions/set-tag"
+        resp = http_request(creds, endpoint, "POST",
+                            json={"name": name, "version": str(version), "key": key, "value": value},
+                            extra_headers={TAG_AUTH_HEADER: token})
+        verify_rest_response(resp, endpoint)
+    _logger.info("wrote %d trusteq tag(s) on models:/%s/%s", len(order), name, version)
+
+
+def read_model_version(client: Any, name: str, version: str) -> tuple[str, dict[str, str]] | None:
+    """``(source, tags)`` of a model version through the client, or None when it does not exist."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        mv = client.get_model_version(name, str(version))
+    except MlflowException as e:
+        if e.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return None
+        raise
+    return mv.source, dict(mv.tags)
+
+
+def ask_gate(client: Any, name: str, version: str) -> Any:
+    """The tracking server's own decision for a version, or None when it runs no trusteq-gate.
+
+    Returns a :class:`~trusteq_gate.signing.Decision`; lets the ``promote``/``verify`` commands
+    work without the signing key on the caller's machine (the server holds it).
+    """
+    from mlflow.utils.rest_utils import http_request, verify_rest_response
+
+    from trusteq_gate.signing import Decision
+
+    creds = _rest_host_creds(client)
+    if creds is None:
+        return None
+    endpoint = "/api/2.0/trusteq/verify"
+    resp = http_request(creds, endpoint, "GET", params={"name": name, "version": str(version)})
+    if resp.status_code == 404 and "RESOURCE_DOES_NOT_EXIST" not in resp.text:
+        return None
+    verify_rest_response(resp, endpoint)
+    return Decision.from_dict(resp.json())

@@ -1,0 +1,471 @@
+"""Signed trusteq verdicts: the one place where verdicts are signed and verified.
+
+A verdict is a set of ``trusteq.*`` tags on a model version.  Its signature is
+
+.. math::
+
+    \\mathrm{sig} = \\mathrm{HMAC\\text{-}SHA256}(K_{id},\\ \\mathrm{canonical}(P))
+
+where :math:`P` is the JSON object of :data:`SIGNED_FIELDS` (the model version's own name,
+version and source, read from the registry, and the verdict fields, read from the tags) plus the
+scheme and the key id, and ``canonical`` is ``json.dumps(P, sort_keys=True,
+separators=(",", ":"), ensure_ascii=False)`` encoded as UTF-8.  Because name, version and source
+come from the version itself, a signature copied or replayed onto another version does not
+verify; because every verdict field is signed, a changed or hand-typed tag does not verify.
+
+The key is shared by the evaluator and the gate and comes from the environment
+(:meth:`Keyring.from_env`): ``TRUSTEQ_SIGNING_KEYS_FILE`` (a keyring, for rotation),
+``TRUSTEQ_SIGNING_KEY_FILE`` or ``TRUSTEQ_SIGNING_KEY``.  This module depends on the standard
+library only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "SCHEME",
+    "TAG_PREFIX",
+    "TAG_VERDICT",
+    "TAG_RUN_ID",
+    "TAG_PARENT",
+    "TAG_DATA_DIGEST",
+    "TAG_POLICY_DIGEST",
+    "TAG_REASONS",
+    "TAG_KEY_ID",
+    "TAG_SIGNATURE",
+    "VERDICT_TAGS",
+    "TAG_AUTH_HEADER",
+    "SigningKeyError",
+    "Keyring",
+    "Decision",
+    "canonical_json",
+    "signed_payload",
+    "sign_verdict",
+    "check_version",
+    "is_trusteq_tag",
+    "tag_write_token",
+    "check_tag_write_token",
+]
+
+SCHEME = "hmac-sha256-v1"
+"""Signature scheme version; written in front of the signature (``hmac-sha256-v1:<hex>``)."""
+
+TAG_PREFIX = "trusteq."
+TAG_VERDICT = "trusteq.verdict"  # "pass" or "fail"
+TAG_RUN_ID = "trusteq.run_id"  # the MLflow run holding the evaluation evidence
+TAG_PARENT = "trusteq.parent"  # lineage: the parent model URI the candidate was compared with
+TAG_DATA_DIGEST = "trusteq.data_digest"  # digest of the evaluation data
+TAG_POLICY_DIGEST = "trusteq.policy_digest"  # digest of the policy that judged
+TAG_REASONS = "trusteq.reasons"  # JSON list of the verdict's reasons (one per failed/skipped check)
+TAG_KEY_ID = "trusteq.key_id"  # which key of the keyring signed
+TAG_SIGNATURE = "trusteq.signature"  # "<scheme>:<hex HMAC>"
+
+# tag -> field name of the signed payload, for the fields that come from tags
+_TAG_FIELDS: dict[str, str] = {
+    TAG_VERDICT: "verdict",
+    TAG_RUN_ID: "run_id",
+    TAG_PARENT: "parent",
+    TAG_DATA_DIGEST: "data_digest",
+    TAG_POLICY_DIGEST: "policy_digest",
+    TAG_REASONS: "reasons",
+    TAG_KEY_ID: "key_id",
+}
+VERDICT_TAGS: tuple[str, ...] = (*_TAG_FIELDS, TAG_SIGNATURE)
+"""Every tag a recorded verdict consists of; the signature is written last."""
+
+SIGNED_FIELDS: tuple[str, ...] = (
+    "scheme", "key_id", "name", "version", "source", "parent", "verdict", "run_id",
+    "data_digest", "policy_digest", "reasons",
+)
+
+TAG_AUTH_HEADER = "X-TrustEq-Tag-Auth"
+"""Header that authenticates the evaluator's writes to ``trusteq.*`` tags (see tag_write_token)."""
+
+TAG_AUTH_MAX_SKEW_S = 300
+MIN_KEY_LENGTH = 32
+
+_ENV_KEY = "TRUSTEQ_SIGNING_KEY"
+_ENV_KEY_FILE = "TRUSTEQ_SIGNING_KEY_FILE"
+_ENV_KEYS_FILE = "TRUSTEQ_SIGNING_KEYS_FILE"
+_ENV_KEY_ID = "TRUSTEQ_SIGNING_KEY_ID"
+
+HOW_TO_SET_KEY = (
+    f"Set {_ENV_KEY} to a secret of at least {MIN_KEY_LENGTH} characters shared by the evaluator "
+    f"and the tracking server (or {_ENV_KEY_FILE} to a file holding it, or {_ENV_KEYS_FILE} to a "
+    "keyring file of 'key_id=secret' lines for rotation); generate one with "
+    "`python -c 'import secrets; print(secrets.token_hex(32))'`."
+)
+
+
+class SigningKeyError(ValueError):
+    """No signing key, or a malformed one (too short, unreadable file, unknown key id)."""
+
+
+def is_trusteq_tag(key: str) -> bool:
+    """True for a key in the reserved ``trusteq.`` namespace (case-insensitive)."""
+    return key.strip().lower().startswith(TAG_PREFIX)
+
+
+def _key_id_of(secret: bytes) -> str:
+    return "k" + hashlib.sha256(b"trusteq-key-id\0" + secret).hexdigest()[:12]
+
+
+def _check_secret(secret: str, where: str) -> bytes:
+    secret = secret.strip()
+    if len(secret) < MIN_KEY_LENGTH:
+        raise SigningKeyError(
+            f"The signing key from {where} has {len(secret)} characters; at least {MIN_KEY_LENGTH} "
+            f"are required. {HOW_TO_SET_KEY}"
+        )
+    return secret.encode("utf-8")
+
+
+@dataclass(frozen=True)
+class Keyring:
+    """The signing keys known to a process: several key ids for rotation, one active.
+
+    Parameters
+    ----------
+    keys : mapping of str to bytes
+        Key id -> secret.  Verification accepts a signature made with any of them.
+    active : str
+        The key id new verdicts are signed with (the newest key).
+    """
+
+    keys: Mapping[str, bytes]
+    active: str
+
+    def __post_init__(self) -> None:
+        if not self.keys:
+            raise SigningKeyError(f"A keyring needs at least one key. {HOW_TO_SET_KEY}")
+        if self.active not in self.keys:
+            raise SigningKeyError(
+                f"The active key id {self.active!r} is not in the keyring {sorted(self.keys)!r}."
+            )
+
+    def __repr__(self) -> str:  # never print secrets
+        return f"Keyring(key_ids={sorted(self.keys)!r}, active={self.active!r})"
+
+    @classmethod
+    def from_secret(cls, secret: str, key_id: str | None = None) -> Keyring:
+        """A one-key keyring; the key id defaults to a fingerprint of the secret."""
+        raw = _check_secret(secret, "the given secret")
+        kid = key_id or _key_id_of(raw)
+        return cls({kid: raw}, kid)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Keyring:
+        """Load the keyring from the environment.
+
+        The first of these that is set wins:
+
+        1. ``TRUSTEQ_SIGNING_KEYS_FILE``: a file of ``key_id=secret`` lines (``#`` comments,
+           blank lines ignored).  The active key is ``TRUSTEQ_SIGNING_KEY_ID`` if set, else the
+           last line: to rotate, append a new key, deploy the file to the evaluator and the
+           server, and later remove the old line (verdicts signed with it stop verifying).
+        2. ``TRUSTEQ_SIGNING_KEY_FILE``: a file holding one secret.
+        3. ``TRUSTEQ_SIGNING_KEY``: the secret itself.
+
+        For 2 and 3 the key id is ``TRUSTEQ_SIGNING_KEY_ID`` or a fingerprint of the secret.
+
+        Raises
+        ------
+        SigningKeyError
+            When none is set, a file can't be read, or a secret is shorter than 32 characters.
+        """
+        env = os.environ if environ is None else environ
+        key_id = env.get(_ENV_KEY_ID) or None
+        if keys_file := env.get(_ENV_KEYS_FILE):
+            text = _read(keys_file, _ENV_KEYS_FILE)
+            keys: dict[str, bytes] = {}
+            last = None
+            for lineno, line in enumerate(text.splitlines(), 1):
+                line = line.strip()
+                if not line or line.startswith("#"):
+                    continue
+                kid, sep, secret = line.partition("=")
+                kid = kid.strip()
+                if not sep or not kid:
+                    raise SigningKeyError(
+                        f"{_ENV_KEYS_FILE}={keys_file!r}, line {lineno}: expected 'key_id=secret', "
+                        f"got a line without '=' or without a key id."
+                    )
+                keys[kid] = _check_secret(secret, f"{keys_file!r} line {lineno}")
+                last = kid
+            if last is None:
+                raise SigningKeyError(f"{_ENV_KEYS_FILE}={keys_file!r} holds no key. {HOW_TO_SET_KEY}")
+            active = key_id or last
+            if active not in keys:
+                raise SigningKeyError(
+                    f"{_ENV_KEY_ID}={active!r} is not in {_ENV_KEYS_FILE}={keys_file!r} "
+                    f"(key ids: {sorted(keys)!r})."
+                )
+            return cls(keys, active)
+        if key_file := env.get(_ENV_KEY_FILE):
+            return cls.from_secret(_read(key_file, _ENV_KEY_FILE), key_id)
+        if secret := env.get(_ENV_KEY):
+            raw = _check_secret(secret, _ENV_KEY)
+            kid = key_id or _key_id_of(raw)
+            return cls({kid: raw}, kid)
+        raise SigningKeyError(f"No trusteq signing key is configured. {HOW_TO_SET_KEY}")
+
+    def mac(self, key_id: str, message: bytes) -> str:
+        """Hex HMAC-SHA256 of ``message`` under the key ``key_id``."""
+        return hmac.new(self.keys[key_id], message, hashlib.sha256).hexdigest()
+
+
+def _read(path: str, var: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as e:
+        raise SigningKeyError(f"{var}={path!r} cannot be read: {e}") from e
+
+
+def canonical_json(obj: Any) -> bytes:
+    """The canonical encoding that is signed: sorted keys, no spaces, UTF-8."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def _reasons_from_tag(value: str | None) -> list[str]:
+    if not value:
+        return []
+    try:
+        loaded = json.loads(value)
+    except ValueError:
+        return [value]
+    return [str(r) for r in loaded] if isinstance(loaded, list) else [str(loaded)]
+
+
+def signed_payload(*, name: str, version: str, source: str, tags: Mapping[str, str]) -> dict[str, Any]:
+    """The object that is signed for a model version: its identity plus its verdict tags.
+
+    ``name``, ``version`` and ``source`` must come from the registry's record of the version,
+    never from the tags.
+    """
+    payload: dict[str, Any] = {"scheme": SCHEME, "name": str(name), "version": str(version),
+                               "source": str(source)}
+    for tag, fname in _TAG_FIELDS.items():
+        payload[fname] = tags.get(tag, "")
+    payload["reasons"] = _reasons_from_tag(tags.get(TAG_REASONS))
+    return payload
+
+
+def sign_verdict(
+    keyring: Keyring,
+    *,
+    name: str,
+    version: str,
+    source: str,
+    verdict: str,
+    run_id: str,
+    parent: str,
+    data_digest: str,
+    policy_digest: str,
+    reasons: list[str] | tuple[str, ...] = (),
+) -> dict[str, str]:
+    """The complete set of verdict tags for one model version, signed with the active key.
+
+    Returns
+    -------
+    dict of str to str
+        Tag -> value for every tag in :data:`VERDICT_TAGS`; write them with the signature last.
+    """
+    if verdict not in ("pass", "fail"):
+        raise ValueError(f"Expected verdict 'pass' or 'fail', got {verdict!r}")
+    tags = {
+        TAG_VERDICT: verdict,
+        TAG_RUN_ID: str(run_id),
+        TAG_PARENT: str(parent),
+        TAG_DATA_DIGEST: str(data_digest),
+        TAG_POLICY_DIGEST: str(policy_digest),
+        TAG_REASONS: json.dumps([str(r) for r in reasons], ensure_ascii=False),
+        TAG_KEY_ID: keyring.active,
+    }
+    payload = signed_payload(name=name, version=version, source=source, tags=tags)
+    tags[TAG_SIGNATURE] = f"{SCHEME}:{keyring.mac(keyring.active, canonical_json(payload))}"
+    return tags
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the gate decides for one model version, and why.
+
+    Attributes
+    ----------
+    ok : bool
+        True only for a signature that verifies *and* a ``pass`` verdict: promotion is allowed.
+    verdict : str or None
+        The verdict tag as recorded (``"pass"``, ``"fail"``, anything typed by hand, or None).
+    signature_valid : bool
+        Whether the verdict tags verify for this version.
+    reasons : tuple of str
+        Why promotion is refused (empty when ``ok``), including the verdict's own reasons.
+    verdict_reasons : tuple of str
+        The reasons recorded with the verdict (failed or skipped checks).
+    fields : dict
+        The payload that was checked (name, version, source, parent, run id, digests, key id)
+        and, for a copied version, ``inherited_from``.
+    """
+
+    ok: bool
+    verdict: str | None
+    signature_valid: bool
+    reasons: tuple[str, ...] = ()
+    verdict_reasons: tuple[str, ...] = ()
+    fields: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "verdict": self.verdict, "signature_valid": self.signature_valid,
+                "reasons": list(self.reasons), "verdict_reasons": list(self.verdict_reasons),
+                "fields": dict(self.fields)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Decision:
+        return cls(ok=bool(d["ok"]), verdict=d.get("verdict"), signature_valid=bool(d["signature_valid"]),
+                   reasons=tuple(d.get("reasons", ())), verdict_reasons=tuple(d.get("verdict_reasons", ())),
+                   fields=dict(d.get("fields", {})))
+
+
+# (name, version) -> (source, tags) of a model version, or None when it doesn't exist
+VersionLookup = Callable[[str, str], "tuple[str, Mapping[str, str]] | None"]
+
+
+def _copy_origin(source: str) -> tuple[str, str] | None:
+    """``models:/NAME/VERSION`` (the form a server records for a copy) -> (NAME, VERSION)."""
+    if not source.startswith("models:/"):
+        return None
+    name, sep, version = source[len("models:/"):].rpartition("/")
+    return (name, version) if sep and name and version.isdigit() else None
+
+
+def check_version(
+    *,
+    name: str,
+    version: str,
+    source: str,
+    tags: Mapping[str, str],
+    keyring: Keyring | None,
+    lookup: VersionLookup | None = None,
+    _depth: int = 0,
+) -> Decision:
+    """Decide whether a model version may be promoted: a valid signature over a ``pass`` verdict.
+
+    Parameters
+    ----------
+    name, version, source : str
+        The version's identity as recorded by the registry (not as claimed by its tags).
+    tags : mapping
+        The version's tags.
+    keyring : Keyring or None
+        None means no key is configured: nothing verifies (fail closed).
+    lookup : callable, optional
+        ``(name, version) -> (source, tags) | None``.  With it, a version copied from another
+        (source ``models:/NAME/VERSION``, tags copied, as MLflow's ``copy_model_version`` and
+        the UI's "Promote model" do) inherits the verdict of the version it was copied from,
+        provided that verdict still verifies there.
+    """
+    label = f"models:/{name}/{version}"
+    fields: dict[str, Any] = {"name": str(name), "version": str(version), "source": str(source)}
+    verdict = tags.get(TAG_VERDICT)
+    verdict_reasons = tuple(_reasons_from_tag(tags.get(TAG_REASONS)))
+    how = ("Evaluate it against its parent with trusteq (`trusteq evaluate`, or mlflow.models.evaluate(..., "
+           "evaluators='trusteq')) so that a signed pass verdict is recorded; `trusteq verify "
+           f"{name} {version}` shows what the gate sees.")
+
+    def refuse(*why: str, valid: bool = False) -> Decision:
+        return Decision(False, verdict, valid, (*why, how), verdict_reasons, fields)
+
+    if keyring is None:
+        return refuse(f"No signing key is configured here, so no verdict can be verified. {HOW_TO_SET_KEY}")
+    signature = tags.get(TAG_SIGNATURE)
+    if signature is None and verdict is None:
+        return refuse(f"{label} has no trusteq verdict (tags '{TAG_VERDICT}' and '{TAG_SIGNATURE}' are missing).")
+    missing = [t for t in VERDICT_TAGS if t not in tags and t != TAG_REASONS]
+    if missing:
+        return refuse(f"{label} has an incomplete trusteq verdict: missing tag(s) {missing}; "
+                      "a verdict is only written by the trusteq evaluator.")
+    payload = signed_payload(name=name, version=version, source=source, tags=tags)
+    fields.update({k: payload[k] for k in ("parent", "run_id", "data_digest", "policy_digest", "key_id")})
+    scheme, _, mac = str(signature).partition(":")
+    if scheme != SCHEME or not mac:
+        return refuse(f"{label}: the signature tag {TAG_SIGNATURE!r} is not a {SCHEME} signature.")
+    key_id = payload["key_id"]
+    if key_id not in keyring.keys:
+        return refuse(f"{label}: the verdict was signed with key id {key_id!r}, which is not in this keyring "
+                      f"{sorted(keyring.keys)!r} (rotated out, or signed with another key).")
+    valid = hmac.compare_digest(keyring.mac(key_id, canonical_json(payload)), mac)
+    if not valid:
+        origin = _copy_origin(str(source))
+        if origin is not None and lookup is not None and _depth < 3:
+            found = lookup(*origin)
+            if found is not None:
+                o_source, o_tags = found
+                same = all(o_tags.get(t) == tags.get(t) for t in VERDICT_TAGS)
+                inner = check_version(name=origin[0], version=origin[1], source=o_source, tags=o_tags,
+                                      keyring=keyring, lookup=lookup, _depth=_depth + 1)
+                if same and inner.signature_valid:
+                    fields["inherited_from"] = f"models:/{origin[0]}/{origin[1]}"
+                    if inner.ok:
+                        return Decision(True, verdict, True, (), verdict_reasons, fields)
+                    return Decision(False, verdict, True, inner.reasons, verdict_reasons, fields)
+        return refuse(f"{label}: the trusteq signature does not verify for this version — a hand-typed tag, a "
+                      "signature copied or replayed from another version, or a field changed after signing.")
+    if verdict != "pass":
+        why = f"{label} has a signed '{verdict}' verdict from run {payload['run_id']!r}"
+        why += (": " + "; ".join(verdict_reasons)) if verdict_reasons else "."
+        return refuse(why, valid=True)
+    return Decision(True, verdict, True, (), verdict_reasons, fields)
+
+
+def _tag_write_message(op: str, name: str, version: str, key: str, value: str, ts: int) -> bytes:
+    return canonical_json({"op": op, "name": str(name), "version": str(version), "key": key,
+                           "value": value, "ts": int(ts), "scheme": "trusteq-tag-write-v1"})
+
+
+def tag_write_token(
+    keyring: Keyring, *, op: str, name: str, version: str, key: str, value: str = "", ts: int | None = None
+) -> str:
+    """The evaluator's credential for one write to a ``trusteq.*`` tag.
+
+    The header value is ``v1:<key_id>:<unix time>:<hex HMAC>`` over the canonical JSON of
+    ``op`` (``"set"`` or ``"delete"``), model name, version (``""`` for a registered-model tag),
+    tag key, tag value and the time.  The gate accepts it for
+    :data:`TAG_AUTH_MAX_SKEW_S` seconds and only for exactly that write.
+    """
+    ts = int(time.time()) if ts is None else int(ts)
+    mac = keyring.mac(keyring.active, _tag_write_message(op, name, version, key, value, ts))
+    return f"v1:{keyring.active}:{ts}:{mac}"
+
+
+def check_tag_write_token(
+    keyring: Keyring | None, token: str | None, *, op: str, name: str, version: str, key: str,
+    value: str = "", now: float | None = None,
+) -> str | None:
+    """None when ``token`` authorizes this exact tag write, else the reason it does not."""
+    if keyring is None:
+        return f"no signing key is configured on the server. {HOW_TO_SET_KEY}"
+    if not token:
+        return f"the request carries no {TAG_AUTH_HEADER} header (the trusteq evaluator's credential)"
+    parts = token.split(":")
+    if len(parts) != 4 or parts[0] != "v1" or not parts[2].lstrip("-").isdigit():
+        return f"the {TAG_AUTH_HEADER} header is malformed"
+    _, kid, ts_text, mac = parts
+    ts = int(ts_text)
+    now = time.time() if now is None else now
+    if abs(now - ts) > TAG_AUTH_MAX_SKEW_S:
+        return f"the {TAG_AUTH_HEADER} header has expired (older than {TAG_AUTH_MAX_SKEW_S} s)"
+    if kid not in keyring.keys:
+        return f"the {TAG_AUTH_HEADER} header names an unknown key id {kid!r}"
+    expected = keyring.mac(kid, _tag_write_message(op, name, version, key, value, ts))
+    if not hmac.compare_digest(expected, mac):
+        return f"the {TAG_AUTH_HEADER} header does not authorize this write"
+    return None
