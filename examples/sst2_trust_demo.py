@@ -126,7 +126,8 @@ def register_transformers(model_dir: str, description: str) -> str:
                     tokenizer=AutoTokenizer.from_pretrained(model_dir))
     with mlflow.start_run(run_name=f"register {description}"):
         info = mlflow.transformers.log_model(pipe, name="model", registered_model_name=MODEL_NAME,
-                                             task="text-classification")
+                                             task="text-classification",
+                                             pip_requirements=["torch==2.13.0", "transformers"])
     return str(info.registered_model_version)
 
 
@@ -138,7 +139,8 @@ def register_onnx(onnx_path: str, tokenizer_dir: str, description: str) -> str:
 
     with mlflow.start_run(run_name=f"register {description}"):
         info = log_onnx_text_model(onnx_path, AutoTokenizer.from_pretrained(tokenizer_dir), name="model",
-                                   labels=LABELS, registered_model_name=MODEL_NAME)
+                                   labels=LABELS, registered_model_name=MODEL_NAME,
+                                   pip_requirements=["onnxruntime", "transformers"])
     return str(info.registered_model_version)
 
 

@@ -239,28 +239,31 @@ def _split_data(frame: pd.DataFrame, targets: Any, feature_columns: Sequence[str
 
 def _score_both(parent: Any, candidate: Any, records: pd.DataFrame, chunk_size: int
                 ) -> tuple[np.ndarray, np.ndarray, float, float]:
-    """Score the same chunks with both models, interleaved; return probabilities and seconds."""
+    """Score the same chunks with both models; return probabilities and each model's seconds.
+
+    Both models are warmed up on the same rows first (lazy initialisation is billed to neither),
+    and the order alternates from chunk to chunk, so that caches and clock drift favour neither.
+    """
     n = len(records)
-    # warm-up on a few rows, so that lazy initialisation is not billed to either model
-    warm = records.iloc[: min(8, n)]
+    warm = records.iloc[: min(256, n)]
     parent.predict_proba(warm)
     candidate.predict_proba(warm)
     p_parts, q_parts = [], []
-    t_parent = t_candidate = 0.0
-    for start in range(0, n, chunk_size):
+    seconds = {"parent": 0.0, "candidate": 0.0}
+    models = {"parent": parent, "candidate": candidate}
+    for i, start in enumerate(range(0, n, chunk_size)):
         chunk = records.iloc[start:start + chunk_size]
-        t0 = time.perf_counter()
-        p_parts.append(np.asarray(parent.predict_proba(chunk), dtype=np.float64))
-        t1 = time.perf_counter()
-        q_parts.append(np.asarray(candidate.predict_proba(chunk), dtype=np.float64))
-        t2 = time.perf_counter()
-        t_parent += t1 - t0
-        t_candidate += t2 - t1
-        for name, part in (("parent", p_parts[-1]), ("candidate", q_parts[-1])):
-            if part.shape[0] != len(chunk):
+        out: dict[str, np.ndarray] = {}
+        for role in (("parent", "candidate") if i % 2 == 0 else ("candidate", "parent")):
+            t0 = time.perf_counter()
+            out[role] = np.asarray(models[role].predict_proba(chunk), dtype=np.float64)
+            seconds[role] += time.perf_counter() - t0
+            if out[role].ndim != 2 or out[role].shape[0] != len(chunk):
                 raise InvalidInputError(
-                    f"the {name} returned {part.shape[0]} rows of probabilities for a batch of {len(chunk)}")
-    return np.concatenate(p_parts), np.concatenate(q_parts), t_parent, t_candidate
+                    f"the {role} returned probabilities of shape {out[role].shape} for a batch of {len(chunk)} rows")
+        p_parts.append(out["parent"])
+        q_parts.append(out["candidate"])
+    return np.concatenate(p_parts), np.concatenate(q_parts), seconds["parent"], seconds["candidate"]
 
 
 def compare(

@@ -132,7 +132,8 @@ def _onnx() -> Any:
     try:
         import onnx
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise MissingDependencyError("onnx is needed for this recipe: pip install 'mlflow-trusteq[onnx]'") from exc
+        raise MissingDependencyError(
+            "onnx is needed for this recipe: pip install 'mlflow-trusteq[onnx]'") from exc
     return onnx
 
 
@@ -182,8 +183,8 @@ def export_onnx(model: Any, tokenizer: Any, path: str | Path, *, opset: int = 17
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     accepted = set(inspect.signature(model.forward).parameters)
-    names = [k for k in ("input_ids", "attention_mask", "token_type_ids")
-             if k in accepted and k in getattr(tokenizer, "model_input_names", ["input_ids", "attention_mask"])]
+    returned = getattr(tokenizer, "model_input_names", ["input_ids", "attention_mask"])
+    names = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in accepted and k in returned]
 
     class _Logits(torch.nn.Module):
         def __init__(self, inner: Any) -> None:
@@ -208,7 +209,8 @@ def export_onnx(model: Any, tokenizer: Any, path: str | Path, *, opset: int = 17
     finally:
         model.train(was_training)
     id2label = model.config.id2label
-    labels = [str(id2label.get(i, id2label.get(str(i), f"LABEL_{i}"))) for i in range(model.config.num_labels)]
+    labels = [str(id2label.get(i, id2label.get(str(i), f"LABEL_{i}")))
+              for i in range(model.config.num_labels)]
     _write_onnx_metadata(path, {ONNX_LABELS_KEY: json.dumps(labels)})
     if check:
         import onnxruntime as ort
@@ -224,8 +226,9 @@ def export_onnx(model: Any, tokenizer: Any, path: str | Path, *, opset: int = 17
         model.train(model_mode)
         err = float(np.abs(got - want).max())
         if err > 1e-3:
-            raise RuntimeError(f"ONNX export of {type(model).__name__} to {str(path)!r} does not reproduce torch: "
-                               f"max |logit difference| = {err:.3g} on inputs of another shape")
+            raise RuntimeError(
+                f"ONNX export of {type(model).__name__} to {str(path)!r} does not reproduce torch: "
+                f"max |logit difference| = {err:.3g} on inputs of another shape")
         logger.info("exported %s to %s (max |logit diff| vs torch %.2g)", type(model).__name__, path, err)
     return path
 

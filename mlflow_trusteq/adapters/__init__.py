@@ -15,7 +15,8 @@ Examples
 >>> parent = as_proba_model("models:/sentiment/1")  # doctest: +SKIP
 >>> candidate = as_proba_model("models:/sentiment@int8")  # doctest: +SKIP
 >>> perm = align_labels(parent.labels, candidate.labels)  # doctest: +SKIP
->>> P, Q = parent.predict_proba(df[["sentence"]]), candidate.predict_proba(df[["sentence"]])[:, perm]  # doctest: +SKIP
+>>> P = parent.predict_proba(df[["sentence"]])  # doctest: +SKIP
+>>> Q = candidate.predict_proba(df[["sentence"]])[:, perm]  # doctest: +SKIP
 """
 
 from __future__ import annotations

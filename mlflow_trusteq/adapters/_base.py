@@ -164,7 +164,8 @@ def to_probabilities(scores: Any, *, kind: str = "auto", n_labels: int | None = 
         return s / s.sum(axis=1, keepdims=True)
     if kind == "proba":
         sums = s.sum(axis=1)
-        worst = int(np.argmax(np.abs(sums - 1.0)))
+        bad_rows = (np.abs(sums - 1.0) > SUM_TOLERANCE) | (s < 0.0).any(axis=1) | (s > 1.0).any(axis=1)
+        worst = int(np.argmax(bad_rows))
         raise InvalidInputError(
             f"model {name!r}: kind='proba' but row {worst} = {s[worst].tolist()} (sum {sums[worst]:.6g}) "
             "is not a probability vector")
@@ -220,7 +221,12 @@ def normalise_text_records(records: Any, *, name: str = "model") -> list[str] | 
             "pass a DataFrame, a list of texts or a list of (text, text) pairs")
     if not rows:
         return []
-    if all(_is_text(r) for r in rows):
+    if _is_text(rows[0]):
+        for i, r in enumerate(rows):
+            if not _is_text(r):
+                raise InvalidInputError(
+                    f"record {i} of the input to model {name!r} is not text: {r!r:.120} "
+                    f"(type {type(r).__name__}); texts must be str, no missing values")
         return rows
     pairs = []
     for i, r in enumerate(rows):
@@ -340,7 +346,8 @@ def check_labels(labels: Any, *, name: str) -> tuple[str, ...]:
     if labels is None:
         raise ModelAdapterError(f"model {name!r} has no labels; pass labels=[...] in column order")
     if isinstance(labels, str):
-        raise ModelAdapterError(f"labels of model {name!r} must be a list of names, got the string {labels!r}")
+        raise ModelAdapterError(f"labels of model {name!r} must be a list of names, got the string "
+                                f"{labels!r}")
     out = tuple(str(x) for x in labels)
     if len(out) < 2:
         raise ModelAdapterError(f"model {name!r} needs at least 2 labels, got {list(out)}")
@@ -428,12 +435,14 @@ class BaseAdapter:
             if s.ndim == 1:
                 s = s.reshape(-1, 1)
             if s.ndim != 2:
-                raise InvalidInputError(f"model {self.name!r} returned a batch of shape {s.shape}; expected (b, k)")
+                raise InvalidInputError(f"model {self.name!r} returned a batch of shape {s.shape}; "
+                                        "expected (b, k)")
             if raw is None:
                 raw = np.empty((n, s.shape[1]), dtype=np.float64)
             if s.shape[1] != raw.shape[1]:
                 raise InvalidInputError(
-                    f"model {self.name!r} returned {s.shape[1]} columns in one batch, {raw.shape[1]} in another")
+                    f"model {self.name!r} returned {s.shape[1]} columns in one batch, {raw.shape[1]} in "
+                    "another")
             raw[positions] = s
         assert raw is not None
         return self.to_probabilities(raw, kind=self.output_kind)

@@ -22,7 +22,8 @@ def _looks_textual(records: Any) -> bool:
         return records.dtype == object or pd.api.types.is_string_dtype(records)
     if isinstance(records, (list, tuple)) and records:
         first = records[0]
-        return isinstance(first, str) or (isinstance(first, tuple) and len(first) == 2 and isinstance(first[0], str))
+        return isinstance(first, str) or (
+            isinstance(first, tuple) and len(first) == 2 and isinstance(first[0], str))
     return False
 
 
@@ -55,7 +56,8 @@ class CallableAdapter(BaseAdapter):
         if kind not in ("auto", "proba", "logits"):
             raise InvalidInputError(f'Expected `kind` in ("auto", "proba", "logits"), got {kind!r}')
         if input_kind not in ("auto", "text", "tabular"):
-            raise InvalidInputError(f'Expected `input_kind` in ("auto", "text", "tabular"), got {input_kind!r}')
+            raise InvalidInputError(
+                f'Expected `input_kind` in ("auto", "text", "tabular"), got {input_kind!r}')
         self.fn = fn
         self.output_kind = kind
         self._input_kind = input_kind

@@ -57,7 +57,8 @@ def load_session(session_or_path: Any, *, providers: Sequence[Any] | None = None
         session = ort.InferenceSession(str(path), providers=list(providers or ["CPUExecutionProvider"]))
         return session, str(path)
     raise ModelAdapterError(
-        f"expected an onnxruntime.InferenceSession or a path to a .onnx file, got {type(session_or_path).__name__}")
+        "expected an onnxruntime.InferenceSession or a path to a .onnx file, got "
+        f"{type(session_or_path).__name__}")
 
 
 def _file_size(path: str | None) -> int | None:
@@ -151,7 +152,8 @@ class OnnxTextAdapter(BaseAdapter):
         name = name or (str(path) if path else "onnx-text-model")
         if tokenizer is None:
             raise ModelAdapterError(
-                f"ONNX text model {name!r} needs its tokenizer: pass tokenizer=AutoTokenizer.from_pretrained(...) "
+                f"ONNX text model {name!r} needs its tokenizer: pass "
+                "tokenizer=AutoTokenizer.from_pretrained(...) "
                 "(or log it with mlflow_trusteq.adapters.log_onnx_text_model so it travels with the model)")
         inputs = session.get_inputs()
         unknown = [i.name for i in inputs if i.name not in _TEXT_INPUTS]
@@ -160,11 +162,13 @@ class OnnxTextAdapter(BaseAdapter):
                 f"ONNX model {name!r} declares inputs {[i.name for i in inputs]}; a text model may only take "
                 f"{list(_TEXT_INPUTS)} (unknown: {unknown}). A tabular model? use OnnxTabularAdapter")
         if "input_ids" not in [i.name for i in inputs]:
-            raise ModelAdapterError(f"ONNX text model {name!r} has no `input_ids` input: {[i.name for i in inputs]}")
+            raise ModelAdapterError(f"ONNX text model {name!r} has no `input_ids` input: "
+                                    f"{[i.name for i in inputs]}")
         self._dtypes = {}
         for i in inputs:
             if i.type not in _INT_TYPES:
-                raise ModelAdapterError(f"ONNX model {name!r}: input {i.name!r} has type {i.type}; expected int64/int32")
+                raise ModelAdapterError(f"ONNX model {name!r}: input {i.name!r} has type {i.type}; "
+                                        "expected int64/int32")
             self._dtypes[i.name] = _INT_TYPES[i.type]
         self.input_names = tuple(i.name for i in inputs)
         self.output_name = _pick_output(session, output_name, name=name)
@@ -179,8 +183,8 @@ class OnnxTextAdapter(BaseAdapter):
         self.tokenizer = tokenizer
         self.max_length = int(max_length)
         self.max_tokens_per_batch = int(max_tokens_per_batch)
-        super().__init__(labels, name=name, size_bytes=size_bytes if size_bytes is not None else _file_size(path),
-                         batch_size=batch_size)
+        size = size_bytes if size_bytes is not None else _file_size(path)
+        super().__init__(labels, name=name, size_bytes=size, batch_size=batch_size)
 
     def _iter_scores(self, inputs: Any) -> Iterator[tuple[Any, Any]]:
         for positions, arrays in iter_token_budget_batches(
@@ -226,11 +230,13 @@ class OnnxTabularAdapter(BaseAdapter):
         for i in inputs:
             if i.type not in _FLOAT_TYPES and i.type not in _INT_TYPES:
                 raise ModelAdapterError(
-                    f"ONNX model {name!r}: input {i.name!r} has type {i.type}; OnnxTabularAdapter feeds numeric "
+                    f"ONNX model {name!r}: input {i.name!r} has type {i.type}; OnnxTabularAdapter feeds "
+                    "numeric "
                     "tensors only (a text model? use OnnxTextAdapter with its tokenizer)")
         self._inputs = [(i.name, _FLOAT_TYPES.get(i.type) or _INT_TYPES[i.type], i.shape) for i in inputs]
         self.output_name = _pick_output(session, output_name, name=name)
-        self._zipmap = next(o for o in session.get_outputs() if o.name == self.output_name).type.startswith("seq(")
+        out_type = next(o for o in session.get_outputs() if o.name == self.output_name).type
+        self._zipmap = out_type.startswith("seq(")
         self.session = session
         self.path = path
         if labels is None:
@@ -242,8 +248,8 @@ class OnnxTabularAdapter(BaseAdapter):
             raise ModelAdapterError(
                 f"ONNX model {name!r} has no labels: pass labels=[...] in output column order, or write them "
                 f"into the ONNX metadata_props as {LABELS_METADATA_KEY!r} (a JSON list)")
-        super().__init__(labels, name=name, size_bytes=size_bytes if size_bytes is not None else _file_size(path),
-                         batch_size=batch_size)
+        size = size_bytes if size_bytes is not None else _file_size(path)
+        super().__init__(labels, name=name, size_bytes=size, batch_size=batch_size)
 
     def _normalise(self, records: Any) -> Any:
         return normalise_tabular_records(records, name=self.name)
@@ -264,7 +270,8 @@ class OnnxTabularAdapter(BaseAdapter):
                 "pass a DataFrame with one column per input")
         missing = [n for n, _, _ in self._inputs if n not in batch.columns]
         if missing:
-            raise InvalidInputError(f"ONNX model {self.name!r} needs columns {missing}; records have {list(batch.columns)}")
+            raise InvalidInputError(f"ONNX model {self.name!r} needs columns {missing}; records have "
+                                    f"{list(batch.columns)}")
         return {n: batch[n].to_numpy().astype(dtype).reshape(-1, 1) for n, dtype, _ in self._inputs}
 
     def _score_batch(self, batch: Any) -> np.ndarray:

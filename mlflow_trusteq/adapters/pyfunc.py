@@ -99,7 +99,7 @@ def log_onnx_text_model(onnx_path: str | os.PathLike[str], tokenizer: Any, *, na
 
     Examples
     --------
-    >>> info = log_onnx_text_model("model.int8.onnx", tok, registered_model_name="sentiment")  # doctest: +SKIP
+    >>> info = log_onnx_text_model("int8.onnx", tok, registered_model_name="sentiment")  # doctest: +SKIP
     >>> as_proba_model(info.model_uri).predict_proba(["a fine film"])  # doctest: +SKIP
     """
     import mlflow
@@ -109,13 +109,15 @@ def log_onnx_text_model(onnx_path: str | os.PathLike[str], tokenizer: Any, *, na
     if not path.is_file():
         raise ModelAdapterError(f"ONNX model file not found: {str(path)!r}")
     if tokenizer is None or not hasattr(tokenizer, "save_pretrained"):
-        raise ModelAdapterError(f"log_onnx_text_model needs a transformers tokenizer, got {type(tokenizer).__name__}")
+        raise ModelAdapterError("log_onnx_text_model needs a transformers tokenizer, got "
+                                f"{type(tokenizer).__name__}")
     proto = onnx.load(str(path))
     props = {p.key: p.value for p in proto.metadata_props}
     if labels is None:
         if LABELS_METADATA_KEY not in props:
             raise ModelAdapterError(
-                f"{str(path)!r} carries no {LABELS_METADATA_KEY!r} metadata: pass labels=[...] in output order")
+                f"{str(path)!r} carries no {LABELS_METADATA_KEY!r} metadata: pass labels=[...] in "
+                "output order")
         labels = [str(x) for x in json.loads(props[LABELS_METADATA_KEY])]
     else:
         labels = [str(x) for x in labels]
@@ -123,6 +125,9 @@ def log_onnx_text_model(onnx_path: str | os.PathLike[str], tokenizer: Any, *, na
     metadata = dict(kw.pop("metadata", None) or {})
     metadata["trusteq"] = {"tokenizer": TOKENIZER_SUBDIR, "labels": labels, "task": "text-classification"}
     extra_files = list(kw.pop("extra_files", None) or [])
+    if "pip_requirements" not in kw and "conda_env" not in kw:
+        # the tokenizer is loaded with transformers, which requirement inference cannot see
+        kw["extra_pip_requirements"] = [*(kw.get("extra_pip_requirements") or []), "transformers"]
     with tempfile.TemporaryDirectory() as tmp:
         tok_dir = Path(tmp) / Path(TOKENIZER_SUBDIR).name
         tokenizer.save_pretrained(str(tok_dir))
@@ -149,7 +154,8 @@ def _local_model_dir(uri: str | os.PathLike[str]) -> Path:
     if p.exists():
         if p.is_dir() and (p / "MLmodel").is_file():
             return p
-        raise ModelAdapterError(f"{s!r} is neither an MLflow model directory (no MLmodel file) nor a .onnx file")
+        raise ModelAdapterError(f"{s!r} is neither an MLflow model directory (no MLmodel file) nor a "
+                                ".onnx file")
     if ":" not in s:
         raise ModelAdapterError(f"model {s!r} not found: not a local path and not an MLflow model URI "
                                 "(models:/name/version, models:/name@alias, runs:/<run_id>/<path>)")
@@ -182,7 +188,8 @@ def _onnx_adapter(session_or_path: Any, model_dir: Path | None, trusteq_meta: di
     if tokenizer is None and trusteq_meta.get("tokenizer") and model_dir is not None:
         tok_dir = model_dir / trusteq_meta["tokenizer"]
         if not tok_dir.is_dir():
-            raise ModelAdapterError(f"model {name!r} says its tokenizer is in {str(tok_dir)!r}, which does not exist")
+            raise ModelAdapterError(f"model {name!r} says its tokenizer is in {str(tok_dir)!r}, which "
+                                    "does not exist")
         from transformers import AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(str(tok_dir))
@@ -190,7 +197,8 @@ def _onnx_adapter(session_or_path: Any, model_dir: Path | None, trusteq_meta: di
         return OnnxTextAdapter(session, tokenizer, labels, name=name, size_bytes=size_bytes, **kw)
     if is_text:
         raise ModelAdapterError(
-            f"ONNX model {name!r} takes token ids ({[i.name for i in session.get_inputs()]}) but no tokenizer "
+            f"ONNX model {name!r} takes token ids ({[i.name for i in session.get_inputs()]}) but no "
+            "tokenizer "
             "travels with it: pass tokenizer=..., or log it with "
             "mlflow_trusteq.adapters.log_onnx_text_model(onnx_path, tokenizer, ...)")
     return OnnxTabularAdapter(session, labels, name=name, size_bytes=size_bytes, **kw)
@@ -206,7 +214,8 @@ def _from_model_dir(model_dir: Path, *, tokenizer: Any, labels: Sequence[Any] | 
     if "sklearn" in flavors:
         import mlflow.sklearn
 
-        adapter: Any = SklearnAdapter(mlflow.sklearn.load_model(str(model_dir)), labels=labels, name=name, **kw)
+        estimator = mlflow.sklearn.load_model(str(model_dir))
+        adapter: Any = SklearnAdapter(estimator, labels=labels, name=name, **kw)
     elif "transformers" in flavors:
         import mlflow.transformers
 
@@ -223,7 +232,8 @@ def _from_model_dir(model_dir: Path, *, tokenizer: Any, labels: Sequence[Any] | 
         return PyfuncOutputAdapter(mlflow.pyfunc.load_model(str(model_dir)), labels=labels, name=name,
                                    size_bytes=size, **kw)
     else:
-        raise ModelAdapterError(f"MLflow model {name!r} has flavours {sorted(flavors)} and no python_function "
+        raise ModelAdapterError(f"MLflow model {name!r} has flavours {sorted(flavors)} and no "
+                                "python_function "
                                 "flavour; trusteq reads sklearn, transformers, onnx and pyfunc models")
     adapter.size_bytes = size
     return adapter
@@ -260,7 +270,8 @@ def from_mlflow(model: Any, *, tokenizer: Any = None, labels: Sequence[Any] | No
     if is_pyfunc_model(model):
         return _from_pyfunc_model(model, tokenizer=tokenizer, labels=labels, name=name, kw=kw)
     if not isinstance(model, (str, os.PathLike)):
-        raise ModelAdapterError(f"expected an MLflow model URI, a path or a PyFuncModel, got {type(model).__name__}")
+        raise ModelAdapterError("expected an MLflow model URI, a path or a PyFuncModel, got "
+                                f"{type(model).__name__}")
     s = os.fspath(model)
     name = name or s
     if s.endswith(".onnx") and Path(s).is_file():
@@ -363,16 +374,19 @@ class PyfuncOutputAdapter(BaseAdapter):
             cols = [str(c) for c in out.columns]
             if sorted(cols) != sorted(self.labels):
                 raise ModelAdapterError(
-                    f"pyfunc model {self.name!r} returned columns {cols}, not the labels {list(self.labels)}. "
+                    f"pyfunc model {self.name!r} returned columns {cols}, not the labels "
+                    f"{list(self.labels)}. "
                     + _NOT_ENOUGH)
             out = out.set_axis(cols, axis=1)[list(self.labels)]
             if not all(pd.api.types.is_numeric_dtype(out[c]) for c in out.columns):
-                raise ModelAdapterError(f"pyfunc model {self.name!r} returned non-numeric columns. " + _NOT_ENOUGH)
+                raise ModelAdapterError(
+                    f"pyfunc model {self.name!r} returned non-numeric columns. " + _NOT_ENOUGH)
             return out.to_numpy(dtype=np.float64)
         arr = np.asarray(out) if not isinstance(out, dict) else None
         if arr is None or arr.dtype == object or not np.issubdtype(arr.dtype, np.number) or arr.ndim != 2:
             desc = f"a dict with keys {sorted(out)}" if isinstance(out, dict) else (
-                f"{type(out).__name__} of shape {getattr(arr, 'shape', '?')} and dtype {getattr(arr, 'dtype', '?')}")
+                f"{type(out).__name__} of shape {getattr(arr, 'shape', '?')} and dtype "
+                f"{getattr(arr, 'dtype', '?')}")
             raise ModelAdapterError(f"pyfunc model {self.name!r} returned {desc}, not numeric (n, k) scores. "
                                     + _NOT_ENOUGH)
         if arr.shape[1] != len(self.labels):

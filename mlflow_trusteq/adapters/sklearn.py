@@ -103,7 +103,8 @@ class SklearnAdapter(BaseAdapter):
                 f"scikit-learn model {name!r} has neither predict_proba nor decision_function; "
                 "wrap it in sklearn.calibration.CalibratedClassifierCV or use a probabilistic classifier")
         if input_kind not in ("auto", "text", "tabular"):
-            raise InvalidInputError(f'Expected `input_kind` in ("auto", "text", "tabular"), got {input_kind!r}')
+            raise InvalidInputError(
+                f'Expected `input_kind` in ("auto", "text", "tabular"), got {input_kind!r}')
         if input_kind == "auto":
             input_kind = "text" if _is_text_pipeline(estimator) else "tabular"
         self.input_kind = input_kind

@@ -102,7 +102,8 @@ class TransformersAdapter(BaseAdapter):
         name = name or getattr(config, "_name_or_path", "") or type(model).__name__
         if tokenizer is None:
             raise ModelAdapterError(
-                f"transformers model {name!r} needs its tokenizer: pass tokenizer=AutoTokenizer.from_pretrained(...)")
+                f"transformers model {name!r} needs its tokenizer: pass "
+                "tokenizer=AutoTokenizer.from_pretrained(...)")
         if not type(model).__name__.endswith("ForSequenceClassification"):
             raise ModelAdapterError(
                 f"transformers model {name!r} is a {type(model).__name__}; trusteq needs a sequence "
@@ -112,10 +113,12 @@ class TransformersAdapter(BaseAdapter):
                 f"transformers model {name!r} has problem_type={config.problem_type!r}; only single-label "
                 "classification gives one probability vector per input")
         if int(config.num_labels) < 2:
-            raise ModelAdapterError(f"transformers model {name!r} has num_labels={config.num_labels}; need >= 2")
+            raise ModelAdapterError(f"transformers model {name!r} has num_labels={config.num_labels}; "
+                                    "need >= 2")
         if labels is None:
             id2label = getattr(config, "id2label", None) or {}
-            labels = [str(id2label.get(i, id2label.get(str(i), f"LABEL_{i}"))) for i in range(config.num_labels)]
+            labels = [str(id2label.get(i, id2label.get(str(i), f"LABEL_{i}")))
+                      for i in range(config.num_labels)]
         elif len(list(labels)) != int(config.num_labels):
             raise ModelAdapterError(
                 f"labels={list(labels)} has {len(list(labels))} names but model {name!r} has "

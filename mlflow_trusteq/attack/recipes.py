@@ -12,6 +12,8 @@ every recipe, as in TextAttack's ``GreedyWordSwapWIR(wir_method="delete")``.
   the "most frequent tag" baseline tagger), so that "good" in "a good movie" becomes
   "beneficial", not "commodity"; with ``"overlap"`` they are drawn from the synsets of every
   part of speech the word has, so each synonym shares at least one part of speech with it.
+  Regular noun plurals are re-inflected ("movies" -> "films"); other inflections are not (a
+  synonym of "ran" is a lemma such as "scat").
 - ``"char"`` (:class:`CharSwapRecipe`): DeepWordBug-style edits of the most important words:
   swap two neighbouring letters, substitute, delete or insert one letter; no lexicon.
 
@@ -70,7 +72,8 @@ class WordSwapRecipe(Recipe):
 
     def __post_init__(self) -> None:
         if self.pos_constraint not in ("dominant", "overlap"):
-            raise InvalidInputError(f"Expected `pos_constraint` in ('dominant', 'overlap'), got {self.pos_constraint!r}")
+            raise InvalidInputError(
+                f"Expected `pos_constraint` in ('dominant', 'overlap'), got {self.pos_constraint!r}")
         if self.max_candidates < 1:
             raise InvalidInputError(f"Expected `max_candidates` >= 1, got {self.max_candidates}")
         from .wordnet import load_wordnet
@@ -83,11 +86,21 @@ class WordSwapRecipe(Recipe):
         if low not in self._cache:
             pos = self._wn.dominant_pos(low) if self.pos_constraint == "dominant" else None
             syns = self._wn.synonyms(low, pos, max_n=self.max_candidates) if pos != () else []
+            if self._is_regular_plural(low, pos):
+                syns = list(dict.fromkeys(_pluralize(s) for s in syns))
             self._cache[low] = syns
         return [match_case(s, word) for s in self._cache[low]]
 
+    def _is_regular_plural(self, word: str, pos: tuple[str, ...] | None) -> bool:
+        """A noun in a regular plural ("movies" -> lemma "movie"): its synonyms are re-inflected."""
+        if pos is not None and "n" not in pos:
+            return False
+        lemmas = self._wn.lemmas(word, "n")
+        return bool(lemmas) and word not in lemmas and any(_pluralize(lem) == word for lem in lemmas)
+
     def settings(self) -> dict[str, Any]:
-        return {"recipe": "word", "transformation": "WordNet synonym swap", "search": "greedy, word importance by deletion",
+        return {"recipe": "word", "transformation": "WordNet synonym swap",
+                "search": "greedy, word importance by deletion",
                 "max_candidates": self.max_candidates, "pos_constraint": self.pos_constraint,
                 "word_source": self._wn.source, "word_source_version": self._wn.version,
                 "stop_words": len(STOP_WORDS)}
@@ -123,6 +136,15 @@ class CharSwapRecipe(Recipe):
         return {"recipe": "char", "transformation": "DeepWordBug character swap/substitute/delete/insert",
                 "search": "greedy, word importance by deletion", "per_operation": self.per_operation,
                 "word_source": "none (lexicon-free)", "stop_words": len(STOP_WORDS)}
+
+
+def _pluralize(noun: str) -> str:
+    """Regular English plural: -s, -es after s/x/z/ch/sh, -ies after a consonant + y."""
+    if noun.endswith(("s", "x", "z", "ch", "sh")):
+        return noun + "es"
+    if noun.endswith("y") and len(noun) > 1 and noun[-2] not in "aeiou":
+        return noun[:-1] + "ies"
+    return noun + "s"
 
 
 RECIPES = ("word", "char")

@@ -26,7 +26,10 @@ intervals are percentile bootstraps over examples, :func:`~mlflow_trusteq.metric
 - ``words_changed`` = mean fraction of words changed, over successful attacks;
 - ``diff/after_attack_accuracy`` = candidate minus parent, paired (same examples resampled);
 - ``transfer_rate`` = share of the adversarial texts found against the parent that the
-  candidate also misclassifies; ``reverse/transfer_rate`` the other way round.
+  candidate also misclassifies; ``reverse/transfer_rate`` the other way round;
+- ``own/<parent|candidate>/accuracy`` and ``own/<...>/after_attack_accuracy``: the "each its own
+  correct" view over ``n_examples`` rows drawn from all records (TextAttack's accuracy under
+  attack: a row the model gets wrong counts as wrong), with ``own/diff/after_attack_accuracy``.
 """
 
 from __future__ import annotations
@@ -91,6 +94,11 @@ class RobustnessConfig:
         Seed of the example sample, the character edits and the bootstrap.
     progress : bool
         Show tqdm progress bars.
+    own_view : bool
+        Also report the "each its own correct" view (``<recipe>/own/...``): ``n_examples`` rows
+        drawn from *all* records; each model is attacked on those it classifies correctly and
+        after-attack accuracy counts the others as wrong (TextAttack's "accuracy under attack", the
+        number of the loyalty study). Cheap: the rows both models get right are the main attacks.
     """
 
     recipes: tuple[str, ...] = ("word", "char")
@@ -100,6 +108,7 @@ class RobustnessConfig:
     attack_field: str | None = None
     random_state: int = 0
     progress: bool = True
+    own_view: bool = True
 
     def __post_init__(self) -> None:
         recipes = (self.recipes,) if isinstance(self.recipes, str) else tuple(self.recipes)
@@ -204,10 +213,12 @@ def attack_text(model: ProbaModel, record: pd.Series, label: int, *, recipe: Rec
     if isinstance(recipe, str):
         recipe = make_recipe(recipe, random_state=random_state)
     if not isinstance(record, pd.Series):
-        raise InvalidInputError(f"Expected `record` to be a pandas Series of feature columns, got {type(record).__name__}")
+        raise InvalidInputError(
+            f"Expected `record` to be a pandas Series of feature columns, got {type(record).__name__}")
     field_name = attack_field if attack_field is not None else record.index[-1]
     if field_name not in record.index:
-        raise InvalidInputError(f"attack field {field_name!r} is not a column of the record; columns: {list(record.index)}")
+        raise InvalidInputError(
+            f"attack field {field_name!r} is not a column of the record; columns: {list(record.index)}")
     text = record[field_name]
     if not isinstance(text, str):
         raise InvalidInputError(f"attack field {field_name!r} must hold text, got {type(text).__name__}: {text!r}")
@@ -326,12 +337,13 @@ class RobustnessResult:
     def html(self, max_rows: int = 20) -> str:
         """An HTML fragment for ``report.html``: the metrics and up to ``max_rows`` attacked examples per recipe."""
         esc = _html.escape
+        s = {k: esc(str(self.settings.get(k))) for k in
+             ("n_attacked", "query_budget", "max_words_changed", "attack_field", "random_state")}
         out = ['<section class="trusteq-robustness"><h2>Robustness</h2>',
-               f"<p>Same black-box attack on parent and candidate: {esc(str(self.settings.get('n_attacked')))} examples "
-               f"that both classify correctly, query budget {esc(str(self.settings.get('query_budget')))} per example "
-               f"and model, at most {esc(str(self.settings.get('max_words_changed')))} of the words changed, "
-               f"field {esc(str(self.settings.get('attack_field')))!s}, seed {esc(str(self.settings.get('random_state')))}."
-               "</p>"]
+               f"<p>Same black-box attack on parent and candidate: {s['n_attacked']} examples that both classify "
+               f"correctly, query budget {s['query_budget']} per example and model, at most "
+               f"{s['max_words_changed']} of the words changed, field {s['attack_field']}, "
+               f"seed {s['random_state']}.</p>"]
 
         def fmt(e: Estimate | None) -> str:
             if e is None or e.value is None or (isinstance(e.value, float) and math.isnan(e.value)):
@@ -352,6 +364,12 @@ class RobustnessResult:
                 out.append(f"<tr><td>{m}</td><td>{fmt(self.metrics.get(f'{recipe}/parent/{m}'))}</td>"
                            f"<td>{fmt(self.metrics.get(f'{recipe}/candidate/{m}'))}</td>"
                            f"<td>{fmt(self.metrics.get(f'{recipe}/diff/{m}'))}</td></tr>")
+            out.append(f"<tr><td>own sample: accuracy</td><td>{fmt(self.metrics.get(f'{recipe}/own/parent/accuracy'))}"
+                       f"</td><td>{fmt(self.metrics.get(f'{recipe}/own/candidate/accuracy'))}</td><td></td></tr>")
+            out.append("<tr><td>own sample: after_attack_accuracy</td>"
+                       f"<td>{fmt(self.metrics.get(f'{recipe}/own/parent/after_attack_accuracy'))}</td>"
+                       f"<td>{fmt(self.metrics.get(f'{recipe}/own/candidate/after_attack_accuracy'))}</td>"
+                       f"<td>{fmt(self.metrics.get(f'{recipe}/own/diff/after_attack_accuracy'))}</td></tr>")
             out.append(f"<tr><td>transfer_rate (parent → candidate)</td><td colspan=3>"
                        f"{fmt(self.metrics.get(f'{recipe}/transfer_rate'))}</td></tr>")
             out.append(f"<tr><td>transfer_rate (candidate → parent)</td><td colspan=3>"
@@ -362,8 +380,9 @@ class RobustnessResult:
             sub = sub[(sub["parent_status"] == "success") | (sub["candidate_status"] == "success")].head(max_rows)
             if sub.empty:
                 continue
-            out.append("<table class=\"examples\"><thead><tr><th>gold</th><th>original → attacked against the parent"
-                       "</th><th>parent</th><th>attacked against the candidate</th><th>candidate</th></tr></thead><tbody>")
+            out.append('<table class="examples"><thead><tr><th>gold</th>'
+                       "<th>original → attacked against the parent</th><th>parent</th>"
+                       "<th>attacked against the candidate</th><th>candidate</th></tr></thead><tbody>")
             for _, r in sub.iterrows():
                 o_p, a_p = highlight_diff(r["original"], r["parent_perturbed"])
                 _, a_c = highlight_diff(r["original"], r["candidate_perturbed"])
@@ -426,18 +445,21 @@ def measure_robustness(parent: ProbaModel, candidate: ProbaModel, records: pd.Da
     from tqdm.auto import tqdm
 
     if not isinstance(records, pd.DataFrame):
-        raise InvalidInputError(f"Expected `records` to be a pandas DataFrame of text columns, got {type(records).__name__}")
+        raise InvalidInputError(
+            f"Expected `records` to be a pandas DataFrame of text columns, got {type(records).__name__}")
     if len(records) == 0:
         raise InvalidInputError("Expected at least one record, got an empty DataFrame")
     if tuple(parent.labels) != tuple(candidate.labels):
-        raise LabelMismatchError(f"parent labels {tuple(parent.labels)!r} != candidate labels {tuple(candidate.labels)!r}")
+        raise LabelMismatchError(
+            f"parent labels {tuple(parent.labels)!r} != candidate labels {tuple(candidate.labels)!r}")
     labels = tuple(parent.labels)
     y = _label_indices(targets, labels)
     if len(y) != len(records):
         raise InvalidInputError(f"`targets` has {len(y)} entries but `records` has {len(records)} rows")
     field_name = config.attack_field if config.attack_field is not None else records.columns[-1]
     if field_name not in records.columns:
-        raise InvalidInputError(f"attack_field {field_name!r} is not a column of records; columns: {list(records.columns)}")
+        raise InvalidInputError(
+            f"attack_field {field_name!r} is not a column of records; columns: {list(records.columns)}")
     if not all(isinstance(x, str) for x in records[field_name]):
         bad = next(x for x in records[field_name] if not isinstance(x, str))
         raise InvalidInputError(f"attack field {field_name!r} must hold text; found {bad!r}")
@@ -450,12 +472,20 @@ def measure_robustness(parent: ProbaModel, candidate: ProbaModel, records: pd.Da
     both = np.flatnonzero((p_clean.argmax(1) == y) & (q_clean.argmax(1) == y))
     if both.size == 0:
         raise InvalidInputError("no example is classified correctly by both parent and candidate; nothing to attack")
-    rng = np.random.default_rng(config.random_state)
-    chosen = np.sort(rng.choice(both, size=min(config.n_examples, both.size), replace=False))
+    # One seeded permutation of all rows: the main sample is its first n rows that both models get right;
+    # the "own" sample is its first n rows, so its both-correct rows are all in the main sample.
+    perm = np.random.default_rng(config.random_state).permutation(len(records))
+    both_mask = np.zeros(len(records), dtype=bool)
+    both_mask[both] = True
+    chosen = np.sort(perm[both_mask[perm]][: config.n_examples])
+    own_pool = np.sort(perm[: config.n_examples]) if config.own_view else np.empty(0, dtype=np.int64)
+    correct = {"parent": p_clean.argmax(1) == y, "candidate": q_clean.argmax(1) == y}
+    clean = {"parent": p_clean, "candidate": q_clean}
     logger.info("robustness: attacking %d of %d examples that both models classify correctly", chosen.size, both.size)
 
     rows: list[dict[str, Any]] = []
     metrics: dict[str, Estimate] = {}
+    skipped: dict[str, int] = {}
     seed = config.random_state
     for name, recipe in recipes.items():
         outcomes: dict[str, list[AttackOutcome]] = {}
@@ -466,6 +496,39 @@ def measure_robustness(parent: ProbaModel, candidate: ProbaModel, records: pd.Da
                                         query_budget=config.query_budget, max_words_changed=config.max_words_changed,
                                         attack_field=field_name, example_key=int(i), random_state=seed))
             outcomes[role] = outs
+            n_skip = sum(o.status == "skipped" for o in outs)
+            if n_skip:
+                logger.warning("robustness %s: %s misclassified %d sampled example(s) when scored alone (batch "
+                               "effects?); they count as not flipped", name, role, n_skip)
+            skipped[f"{name}/{role}"] = n_skip
+        # the "each its own correct" view: every row of the own sample that the model gets right is attacked
+        # (reusing the main attacks), a row it gets wrong counts as wrong; TextAttack's accuracy under attack.
+        own: dict[str, list[AttackOutcome]] = {}
+        for role, model in (("parent", parent), ("candidate", candidate)):
+            done = dict(zip(chosen.tolist(), outcomes[role]))
+            outs = []
+            for i in tqdm(own_pool, desc=f"attack {name} / {role} (own)", disable=not config.progress, leave=False):
+                text = records.iloc[i][field_name]
+                if int(i) in done:
+                    outs.append(done[int(i)])
+                elif not correct[role][i]:
+                    pb = tuple(float(x) for x in clean[role][i])
+                    outs.append(AttackOutcome("skipped", text, text, 0, 0.0, len(tokenize(text).words), pb, pb))
+                else:
+                    outs.append(attack_text(model, records.iloc[i], int(y[i]), recipe=recipe,
+                                            query_budget=config.query_budget,
+                                            max_words_changed=config.max_words_changed,
+                                            attack_field=field_name, example_key=int(i), random_state=seed))
+            own[role] = outs
+        if own_pool.size:
+            own_after = {}
+            for role in ("parent", "candidate"):
+                acc = correct[role][own_pool].astype(float)
+                own_after[role] = np.array([o.status == "failed" for o in own[role]], dtype=float)
+                metrics[f"{name}/own/{role}/accuracy"] = mean_ci(acc, random_state=seed)
+                metrics[f"{name}/own/{role}/after_attack_accuracy"] = mean_ci(own_after[role], random_state=seed)
+            metrics[f"{name}/own/diff/after_attack_accuracy"] = mean_ci(
+                own_after["candidate"] - own_after["parent"], random_state=seed)
         # transfer: adversarial texts found against one model, scored by the other (outside the budgets)
         transfer: dict[str, np.ndarray] = {}
         transfer_p: dict[str, np.ndarray] = {}
@@ -500,15 +563,18 @@ def measure_robustness(parent: ProbaModel, candidate: ProbaModel, records: pd.Da
         metrics[f"{name}/transfer_rate"] = mean_ci(transfer["parent"], random_state=seed)
         metrics[f"{name}/reverse/transfer_rate"] = mean_ci(transfer["candidate"], random_state=seed)
 
-        for j, i in enumerate(chosen):
-            row: dict[str, Any] = {"recipe": name, "index": int(i)}
+        chosen_set = set(chosen.tolist())
+        extra = [(j, int(i)) for j, i in enumerate(own_pool) if int(i) not in chosen_set]
+        for j, i in [(j, int(i)) for j, i in enumerate(chosen)] + [(-1 - j, i) for j, i in extra]:
+            pool = "both_correct" if j >= 0 else "own_only"
+            row: dict[str, Any] = {"recipe": name, "index": int(i), "pool": pool}
             for c in records.columns:
                 if c != field_name:
                     row[c] = records.iloc[i][c]
             row["original"] = records.iloc[i][field_name]
             row["gold"] = labels[y[i]]
             for role in ("parent", "candidate"):
-                o = outcomes[role][j]
+                o = outcomes[role][j] if j >= 0 else own[role][-1 - j]
                 pb, pa = np.array(o.proba_before), np.array(o.proba_after)
                 row[f"{role}_perturbed"] = o.perturbed
                 row[f"{role}_status"] = o.status
@@ -518,7 +584,7 @@ def measure_robustness(parent: ProbaModel, candidate: ProbaModel, records: pd.Da
                 row[f"{role}_confidence_after"] = float(pa.max())
                 row[f"{role}_queries"] = o.queries
                 row[f"{role}_words_changed"] = o.words_changed
-            tp = transfer_p["parent"][j]
+            tp = transfer_p["parent"][j] if j >= 0 else np.full(len(labels), np.nan)
             row["candidate_on_parent_adversarial"] = None if np.isnan(tp).any() else labels[int(tp.argmax())]
             rows.append(row)
 
@@ -535,6 +601,9 @@ def measure_robustness(parent: ProbaModel, candidate: ProbaModel, records: pd.Da
         "n_both_correct": int(both.size),
         "n_records": int(len(records)),
         "example_pool": "classified correctly by both models",
+        "skipped_in_sample": skipped,
+        "own_view": bool(config.own_view),
+        "n_own_sample": int(own_pool.size),
         "parent_accuracy": float(np.mean(p_clean.argmax(1) == y)),
         "candidate_accuracy": float(np.mean(q_clean.argmax(1) == y)),
         "labels": list(labels),

@@ -96,5 +96,6 @@ def run_textattack(model: ProbaModel, records: pd.DataFrame, targets: Sequence[i
         changed = len(orig.all_words_diff(pert)) if status == "success" else 0
         out.append(AttackOutcome(status, orig.text, pert.text, int(r.num_queries),
                                  changed / n_words if n_words else 0.0, n_words,
-                                 tuple(float(x) for x in np.asarray(before)), tuple(float(x) for x in np.asarray(after))))
+                                 tuple(float(x) for x in np.asarray(before)),
+                                 tuple(float(x) for x in np.asarray(after))))
     return out

@@ -194,7 +194,7 @@ class WordNet:
 
     # -- public ------------------------------------------------------------------------------
     def lemmas(self, word: str, pos: str) -> list[str]:
-        """Base forms of ``word`` in part of speech ``pos`` (``'n'``, ``'v'``, ``'a'``, ``'r'``), as morphy finds them."""
+        """Base forms of ``word`` in part of speech ``pos`` (``'n'``, ``'v'``, ``'a'``, ``'r'``), as morphy finds."""
         if pos not in POS:
             raise InvalidInputError(f"Expected `pos` in {sorted(POS)}, got {pos!r}")
         w = word.lower().replace(" ", "_")

@@ -20,8 +20,6 @@ noise floor is exactly 1 by construction; it is reported as such (``settings["sh
 
 from __future__ import annotations
 
-import html as _html
-import inspect
 import logging
 import math
 from collections.abc import Sequence
@@ -83,7 +81,9 @@ class AlignmentConfig:
     random_state : int
         Seed of the example sample and of every perturbation.
     max_tokens_per_batch : int or None
-        Passed to the adapters' ``predict_proba`` when they accept it (token-budget batching).
+        Token budget per forward pass for adapters that batch by tokens (those with a
+        ``max_tokens_per_batch`` attribute, e.g. the transformers adapter): set for the duration of
+        the call, then restored. ``None`` keeps the adapters' own setting.
     chunk_size : int
         Rows per adapter call for the pre-drawn LIME perturbations (progress granularity).
     progress : bool
@@ -281,20 +281,12 @@ def _jsonable(x: Any) -> Any:
 class _Scorer:
     """Scores inputs with one model, never the same input twice (a cache keyed by the input)."""
 
-    def __init__(self, model: Any, columns: list[str], kind: str, max_tokens_per_batch: int | None) -> None:
+    def __init__(self, model: Any, columns: list[str], kind: str) -> None:
         self.model = model
         self.columns = columns
         self.kind = kind
         self.cache: dict[Any, np.ndarray] = {}
         self.n_requested = 0
-        self.kwargs: dict[str, Any] = {}
-        if max_tokens_per_batch is not None:
-            try:
-                params = inspect.signature(model.predict_proba).parameters
-            except (TypeError, ValueError):
-                params = {}
-            if "max_tokens_per_batch" in params:
-                self.kwargs["max_tokens_per_batch"] = max_tokens_per_batch
 
     @property
     def n_scored(self) -> int:
@@ -306,7 +298,7 @@ class _Scorer:
         return pd.DataFrame(np.asarray([np.frombuffer(x, dtype=np.float64) for x in inputs]), columns=self.columns)
 
     def _run(self, inputs: list[Any]) -> None:
-        proba = np.asarray(self.model.predict_proba(self._frame(inputs), **self.kwargs), dtype=np.float64)
+        proba = np.asarray(self.model.predict_proba(self._frame(inputs)), dtype=np.float64)
         if proba.ndim != 2 or proba.shape[0] != len(inputs):
             raise InvalidInputError(f"Model {getattr(self.model, 'name', self.model)!r} returned probabilities "
                                     f"of shape {proba.shape} for {len(inputs)} inputs")
@@ -408,14 +400,26 @@ def measure_alignment(parent: Any, candidate: Any, records: pd.DataFrame, *, par
     n_ex = min(config.n_examples, n)
     rows = np.sort(rng.choice(n, size=n_ex, replace=False))
     columns = [str(c) for c in records.columns]
-    ps = _Scorer(parent, columns, kind, config.max_tokens_per_batch)
-    cs = _Scorer(candidate, columns, kind, config.max_tokens_per_batch)
+    ps = _Scorer(parent, columns, kind)
+    cs = _Scorer(candidate, columns, kind)
 
-    if kind == "text":
-        examples = _text_alignment(records, rows, target_idx, labels, ps, cs, config)
-        bg_note: dict[str, Any] = {}
-    else:
-        examples, bg_note = _tabular_alignment(records, rows, target_idx, labels, ps, cs, config, background)
+    # token budget: adapters that batch by tokens expose `max_tokens_per_batch`; override it for
+    # this call only and restore it afterwards
+    saved: list[tuple[Any, Any]] = []
+    if config.max_tokens_per_batch is not None:
+        for m in {id(parent): parent, id(candidate): candidate}.values():
+            if hasattr(m, "max_tokens_per_batch"):
+                saved.append((m, m.max_tokens_per_batch))
+                m.max_tokens_per_batch = int(config.max_tokens_per_batch)
+    try:
+        if kind == "text":
+            examples = _text_alignment(records, rows, target_idx, labels, ps, cs, config)
+            bg_note: dict[str, Any] = {}
+        else:
+            examples, bg_note = _tabular_alignment(records, rows, target_idx, labels, ps, cs, config, background)
+    finally:
+        for m, v in saved:
+            m.max_tokens_per_batch = v
 
     settings: dict[str, Any] = {
         **config.to_dict(), "kind": kind, "n_records": n, "n_examples_explained": int(n_ex),
@@ -571,8 +575,9 @@ def _tabular_alignment(records: pd.DataFrame, rows: np.ndarray, target_idx: np.n
         if "lime" in config.methods:
             m = sample_masks(d, config.lime_num_samples, _seed(config.random_state, r, _STREAM_PAIRED))
             inp = perturb(x, m, _seed(config.random_state, r, _STREAM_PAIRED + 10))
-            ea = explain_from_masks(m, ps.score(inp, t), num_features=config.top_k, kernel_width=config.lime_kernel_width)
-            eb = explain_from_masks(m, cs.score(inp, t), num_features=config.top_k, kernel_width=config.lime_kernel_width)
+            kw = {"num_features": config.top_k, "kernel_width": config.lime_kernel_width}
+            ea = explain_from_masks(m, ps.score(inp, t), **kw)
+            eb = explain_from_masks(m, cs.score(inp, t), **kw)
             e["lime/parent"], e["lime/candidate"] = ea.weights.tolist(), eb.weights.tolist()
             e["lime/metrics"] = _metrics(ea.weights, eb.weights, k, ea.full, eb.full)
             if config.noise_floor:

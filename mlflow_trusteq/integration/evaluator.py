@@ -69,7 +69,10 @@ def resolve_registered_version(model: Any, client: Any, hint: str | None = None)
     except Exception:  # some stores cannot filter on run_id; the candidate is then unregistered for us
         logger.debug("could not search model versions by run id", exc_info=True)
         return None
-    matches = [(v.name, str(v.version)) for v in versions if getattr(v, "model_id", None) == model_id]
+    # MLflow 3 records the logged model as the version's source (models:/<model_id>); some stores
+    # also fill ModelVersion.model_id
+    matches = [(v.name, str(v.version)) for v in versions
+               if getattr(v, "model_id", None) == model_id or v.source in (f"models:/{model_id}", model_id)]
     return matches[0] if len(matches) == 1 else None
 
 

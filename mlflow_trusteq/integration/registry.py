@@ -186,7 +186,8 @@ def clear_verdict(client: Any, name: str, version: str | int, *, keyring: Keyrin
     """Delete the version's verdict tags (the lineage tag stays); returns the deleted tag names.
 
     Called before a new evaluation, so a failing or crashing re-evaluation never leaves an old
-    pass behind.  Needs the signing key only when there is something to delete.
+    pass behind.  Needs the signing key only against a tracking server, and only when there is
+    something to delete.
     """
     name, version = _check_name_version(name, version)
     existing = client.get_model_version(name, version).tags
@@ -194,8 +195,15 @@ def clear_verdict(client: Any, name: str, version: str | int, *, keyring: Keyrin
     if not present:
         return []
     present = [TAG_SIGNATURE, *[t for t in present if t != TAG_SIGNATURE]] if TAG_SIGNATURE in present else present
-    keyring = keyring or load_keyring()
-    write_model_version_tags(client, name, version, {}, keyring, delete=present)
+    if keyring is None:
+        try:
+            keyring = Keyring.from_env()
+        except SigningKeyError:
+            keyring = None  # enough for a local store; a tracking server refuses below
+    try:
+        write_model_version_tags(client, name, version, {}, keyring, delete=present)
+    except SigningKeyError as e:
+        raise VerdictError(f"Cannot clear the verdict of models:/{name}/{version}: {e}") from None
     return present
 
 

@@ -49,22 +49,22 @@ def check_proba(P: Any, name: str = "P") -> np.ndarray:
         raise InvalidInputError(f"{name} is empty: got shape {arr.shape}, need at least one example")
     if k < 2:
         raise InvalidInputError(f"{name} must have at least 2 class columns, got shape {arr.shape}")
-    finite = np.isfinite(arr)
-    if not finite.all():
+    lo, hi = arr.min(), arr.max()  # NaN propagates through min/max: one cheap pass on clean data
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        finite = np.isfinite(arr)
         i = int(np.argmin(finite.all(axis=1)))
         raise InvalidInputError(f"{name} has NaN or infinite values; first at row {i}: {_row_repr(arr[i])}")
-    bad = (arr < -PROBA_TOL) | (arr > 1.0 + PROBA_TOL)
-    if bad.any():
+    if lo < -PROBA_TOL or hi > 1.0 + PROBA_TOL:
+        bad = (arr < -PROBA_TOL) | (arr > 1.0 + PROBA_TOL)
         i = int(np.argmax(bad.any(axis=1)))
         raise InvalidInputError(f"{name} has values outside [0, 1] (probabilities expected; logits?); "
                                 f"first at row {i}: {_row_repr(arr[i])}")
     sums = arr.sum(axis=1)
-    off = np.abs(sums - 1.0) > ROW_SUM_ATOL
-    if off.any():
-        i = int(np.argmax(off))
+    if np.abs(sums - 1.0).max() > ROW_SUM_ATOL:
+        i = int(np.argmax(np.abs(sums - 1.0) > ROW_SUM_ATOL))
         raise InvalidInputError(f"{name} rows must sum to 1 (atol {ROW_SUM_ATOL:g}); row {i} sums to "
                                 f"{sums[i]:.6g}: {_row_repr(arr[i])}")
-    if arr.min() < 0.0 or arr.max() > 1.0:
+    if lo < 0.0 or hi > 1.0:
         arr = np.clip(arr, 0.0, 1.0)
     return np.ascontiguousarray(arr)
 
@@ -96,8 +96,9 @@ def check_targets(y: Any, n: int, k: int, name: str = "y") -> np.ndarray:
     if arr.dtype.kind == "b":
         arr = arr.astype(np.int64)
     if arr.dtype.kind not in "iuf":
+        first = arr[0].item() if hasattr(arr[0], "item") else arr[0]
         raise InvalidInputError(f"{name} must hold integer class indices in [0, {k - 1}], got dtype "
-                                f"{arr.dtype} (first value {arr[0].item()!r}); map class names to column indices")
+                                f"{arr.dtype} (first value {first!r}); map class names to column indices")
     if arr.dtype.kind == "f":
         nan = ~np.isfinite(arr)
         if nan.any():

@@ -102,7 +102,9 @@ def _equal_mass_bins(conf: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndar
     starts = np.cumsum(_mass_sizes(n, n_bins))[:-1]  # ranks where bins 1..M-1 begin, all < n
     part = np.partition(conf, np.concatenate([[0], starts, [n - 1]]))
     v = part[starts]  # nondecreasing boundary values
-    idx = np.searchsorted(v, conf, side="left")  # number of boundaries strictly below each value
+    idx = np.zeros(n, dtype=np.intp)  # number of boundaries strictly below each value
+    for b in v:
+        idx += conf > b
     for u in np.unique(v):
         ties = np.flatnonzero(conf == u)  # example order = stable order among equal values
         ranks = np.count_nonzero(conf < u) + np.arange(ties.size)

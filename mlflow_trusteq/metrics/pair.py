@@ -180,7 +180,8 @@ def summarize_pair(P: np.ndarray, Q: np.ndarray, y: np.ndarray | None = None, *,
     random_state : int or None, default 0
         Seed of the bootstrap (and of the group assignment); recorded in ``settings``.
     bootstrap : {"auto", "examples", "groups"}, default "auto"
-        Resampling unit. ``"auto"`` resamples examples up to 20,000 examples and groups above.
+        Resampling unit. ``"auto"`` resamples examples up to 20,000 examples and groups above;
+        ``"groups"`` falls back to examples when ``n <= n_groups``.
     n_groups : int, default 2000
         ``G`` of the grouped scheme.
     progress : bool, default False

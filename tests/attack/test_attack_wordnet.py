@@ -74,3 +74,14 @@ def test_missing_database_names_the_install_command(tmp_path, monkeypatch):
 def test_env_var_is_honoured(monkeypatch, wn):
     monkeypatch.setenv("TRUSTEQ_WORDNET_DIR", str(wn.path))
     assert find_wordnet_dir() == wn.path
+
+
+def test_word_recipe_reinflects_regular_plurals_and_keeps_case():
+    from mlflow_trusteq.attack.recipes import WordSwapRecipe, _pluralize
+
+    r = WordSwapRecipe()
+    assert "films" in r.candidates("movies") and "film" not in r.candidates("movies")
+    assert "Film" in r.candidates("Movie")
+    assert r.candidates("the") == [] and not r.eligible("the")
+    assert [_pluralize(w) for w in ["film", "box", "comedy", "day"]] == ["films", "boxes", "comedies", "days"]
+    assert len(WordSwapRecipe(max_candidates=3).candidates("good")) == 3

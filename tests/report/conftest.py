@@ -12,24 +12,24 @@ from mlflow_trusteq.metrics.pair import summarize_pair
 from mlflow_trusteq.policy import Policy
 
 
-def softmax(z: np.ndarray) -> np.ndarray:
+def _softmax(z: np.ndarray) -> np.ndarray:
     z = z - z.max(axis=1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=1, keepdims=True)
 
 
-def make_pair(n: int = 600, k: int = 2, seed: int = 0):
+def _make_pair(n: int = 600, k: int = 2, seed: int = 0):
     """(P, Q, y): a confident, slightly over-confident parent and a noisier candidate derived from it."""
     rng = np.random.default_rng(seed)
     y = rng.integers(0, k, size=n)
     z = rng.normal(0.0, 1.0, size=(n, k))
     z[np.arange(n), y] += rng.normal(1.6, 1.2, size=n)   # signal for the gold class
-    P = softmax(2.2 * z)                                   # sharpened: over-confident
-    Q = softmax(1.3 * z + rng.normal(0.0, 0.7, size=(n, k)))  # the candidate: noisier, softer
+    P = _softmax(2.2 * z)                                   # sharpened: over-confident
+    Q = _softmax(1.3 * z + rng.normal(0.0, 0.7, size=(n, k)))  # the candidate: noisier, softer
     return P, Q, y
 
 
-def make_report(P, Q, y=None, *, labels=None, records=None, parent_name="bert-base (v1)",
+def _make_report(P, Q, y=None, *, labels=None, records=None, parent_name="bert-base (v1)",
                 candidate_name="bert-base-int8 (v2)", n_resamples=200) -> TrustReport:
     """A TrustReport assembled the way compare() assembles it, from probabilities."""
     n, k = P.shape
@@ -64,16 +64,37 @@ def make_report(P, Q, y=None, *, labels=None, records=None, parent_name="bert-ba
 
 
 @pytest.fixture
+def make_pair():
+    """``make_pair(n=600, k=2, seed=0) -> (P, Q, y)``."""
+    return _make_pair
+
+
+@pytest.fixture
+def make_report():
+    """``make_report(P, Q, y=None, *, labels=None, records=None, ...) -> TrustReport``."""
+    return _make_report
+
+
+@pytest.fixture(scope="session")
 def pair():
-    return make_pair()
+    return _make_pair()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def report(pair):
+    """A report with labels (frozen: tests derive variants with dataclasses.replace)."""
     P, Q, y = pair
-    return make_report(P, Q, y, labels=["negative", "positive"])
+    return _make_report(P, Q, y, labels=["negative", "positive"])
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def verdict(report):
     return Policy.default().judge(report)
+
+
+@pytest.fixture(scope="session")
+def report_html(report, verdict):
+    """The full HTML of ``report`` with its default figures, rendered once."""
+    from mlflow_trusteq.report import render_report_html
+
+    return render_report_html(report, verdict)

@@ -15,7 +15,9 @@ own parser, exactly as the handler will parse it.  What is refused (HTTP 403,
   ``X-TrustEq-Tag-Auth`` header, an HMAC with the signing key over that exact write), except
   ``trusteq.parent`` (lineage) on a version that has no signed verdict yet.
 
-Never refused: deleting an alias, transitions to None/Archived, anything else.
+Never refused: deleting an alias, transitions to None/Archived, aliases of GenAI prompts (they
+share the registry but are not models; whether a registered model is a prompt is fixed at its
+creation: the gate refuses later changes of the ``mlflow.prompt.is_prompt`` tag), anything else.
 
 ``TRUSTEQ_GATE_MODELS`` and ``TRUSTEQ_GATE_ALIASES`` (comma-separated shell patterns, default
 ``*``) narrow which registered models and aliases are gated.
@@ -46,6 +48,8 @@ __all__ = ["VERIFY_PATH", "GateConfig", "install_gate", "create_app", "create_ap
 _logger = logging.getLogger("trusteq_gate")
 
 _PROMOTION_STAGES = {"staging", "production"}
+
+_IS_PROMPT_TAG = "mlflow.prompt.is_prompt"
 
 VERIFY_PATH = "/2.0/trusteq/verify"
 """Read-only endpoint (under /api and /ajax-api): what the gate would decide for ?name=&version=."""
@@ -127,7 +131,7 @@ def _parse(proto_cls: Any) -> Any:
 
 
 def _refusal(what: str, decision: Decision) -> str:
-    return f"trusteq-gate: {what} is refused. " + " ".join(decision.reasons)
+    return f"trusteq-gate: {what} is refused. " + " ".join(r if r.endswith(".") else r + "." for r in decision.reasons)
 
 
 # --- rules, one per handler ------------------------------------------------------------------
@@ -138,7 +142,10 @@ def _rule_set_alias(cfg: GateConfig):
     msg = _parse(SetRegisteredModelAlias)
     if not (cfg.model_gated(msg.name) and cfg.alias_gated(msg.alias)):
         return None
-    decision = _decide(cfg, _store(), msg.name, msg.version)
+    store = _store()
+    if store.get_registered_model(msg.name)._is_prompt():
+        return None  # GenAI prompts share the registry; they are not models and carry no verdict
+    decision = _decide(cfg, store, msg.name, msg.version)
     if decision.ok:
         return None
     return _deny(_refusal(f"Setting alias {msg.alias!r} on models:/{msg.name}/{msg.version}", decision))
@@ -199,6 +206,10 @@ def _rule_create_version(cfg: GateConfig):
 
 
 def _tag_write_rule(cfg: GateConfig, *, op: str, name: str, version: str, key: str, value: str):
+    if not version and key.strip().lower() == _IS_PROMPT_TAG:
+        return _deny(f"trusteq-gate: changing tag {key!r} of registered model {name!r} is refused: whether a "
+                     "registered model is a prompt is fixed when it is created (prompts are exempt from the gate, "
+                     "so turning a model into a prompt would bypass it).")
     if not is_trusteq_tag(key):
         return None
     if version and key == TAG_PARENT:

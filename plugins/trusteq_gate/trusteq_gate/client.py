@@ -34,7 +34,7 @@ def write_model_version_tags(
     name: str,
     version: str,
     tags: Mapping[str, str],
-    keyring: Keyring,
+    keyring: Keyring | None,
     *,
     delete: Iterable[str] = (),
 ) -> None:
@@ -51,8 +51,8 @@ def write_model_version_tags(
         The model version.
     tags : mapping of str to str
         Tags to set, in order.
-    keyring : Keyring
-        Signs the tag-write credential.
+    keyring : Keyring or None
+        Signs the tag-write credential; needed only against a tracking server.
     delete : iterable of str
         Tags to delete before setting (missing ones are ignored).
     """
@@ -70,6 +70,10 @@ def write_model_version_tags(
         for key in order:
             client.set_model_version_tag(name, str(version), key, str(tags[key]))
         return
+    if keyring is None:
+        from trusteq_gate.signing import HOW_TO_SET_KEY, SigningKeyError
+
+        raise SigningKeyError(f"Writing trusteq tags on a tracking server needs the signing key. {HOW_TO_SET_KEY}")
     for key in delete:
         token = tag_write_token(keyring, op="delete", name=name, version=str(version), key=key)
         endpoint = "/api/2.0/mlflow/model-versions/delete-tag"

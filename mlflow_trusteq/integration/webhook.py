@@ -1,0 +1,204 @@
+"""A receiver for MLflow webhooks: evaluate every new candidate version and record its verdict.
+
+MLflow (3.3+) POSTs ``model_version.created`` events to a registered webhook URL, signed with the
+webhook's secret::
+
+    X-MLflow-Delivery-Id: <uuid>      X-MLflow-Timestamp: <unix seconds>
+    X-MLflow-Signature: v1,<base64(HMAC-SHA256(secret, f"{delivery_id}.{timestamp}.{body}"))>
+
+The receiver verifies the signature (constant-time), refuses stale timestamps and replayed
+delivery ids, answers ``202`` at once and evaluates in a background worker (MLflow's delivery
+times out after ``MLFLOW_WEBHOOK_REQUEST_TIMEOUT`` seconds, an evaluation takes longer): a new
+version whose tags name a parent (``trusteq.parent``) is compared with that parent and the
+signed verdict is recorded on it.  Versions without the lineage tag are ignored.
+
+Settings (environment, or arguments of :func:`create_webhook_app`):
+
+``TRUSTEQ_WEBHOOK_SECRET``        the secret given to ``MlflowClient().create_webhook(..., secret=)``
+``TRUSTEQ_WEBHOOK_DATA``          evaluation data (.csv, .tsv or .parquet)
+``TRUSTEQ_WEBHOOK_LABEL_COLUMN``  its gold-label column
+``TRUSTEQ_WEBHOOK_POLICY``        a policy TOML file (default: the built-in policy)
+``TRUSTEQ_SIGNING_KEY`` (etc.)    the verdict signing key, as for the evaluator
+``MLFLOW_TRACKING_URI``           the tracking server to read models from and record verdicts on
+
+On the tracking server: ``MLFLOW_WEBHOOK_ALLOWED_SCHEMES=https`` (the default; add ``http`` only
+for an in-cluster receiver), ``MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS=true`` when the receiver has a
+private address, and ``MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY`` so that webhook secrets are stored
+encrypted.  Webhooks need a SQL backend store.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from .._errors import InvalidInputError
+
+__all__ = ["create_webhook_app", "verify_webhook_signature", "WebhookState"]
+
+logger = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-MLflow-Signature"
+TIMESTAMP_HEADER = "X-MLflow-Timestamp"
+DELIVERY_ID_HEADER = "X-MLflow-Delivery-Id"
+SIGNATURE_VERSION = "v1"
+
+
+def verify_webhook_signature(secret: str, *, delivery_id: str, timestamp: str, body: bytes, signature: str,
+                             max_age_s: float = 300.0, now: float | None = None) -> str | None:
+    """None when the MLflow webhook signature is valid and fresh, else the reason it is not.
+
+    .. math:: \\mathrm{sig} = \\mathrm{v1,}\\ \\mathrm{base64}(\\mathrm{HMAC\\text{-}SHA256}(
+              \\mathrm{secret},\\ \\mathrm{delivery\\_id} \\,.\\, \\mathrm{timestamp} \\,.\\, \\mathrm{body}))
+    """
+    if not (delivery_id and timestamp and signature):
+        return f"missing {DELIVERY_ID_HEADER}, {TIMESTAMP_HEADER} or {SIGNATURE_HEADER} header"
+    try:
+        ts = int(timestamp)
+    except ValueError:
+        return f"{TIMESTAMP_HEADER} is not a unix timestamp: {timestamp!r}"
+    now = time.time() if now is None else now
+    if abs(now - ts) > max_age_s:
+        return f"stale delivery: timestamp {ts} is more than {max_age_s:.0f} s from now"
+    version, _, sig_b64 = signature.partition(",")
+    if version != SIGNATURE_VERSION or not sig_b64:
+        return f"unsupported signature format {signature[:20]!r}"
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return "body is not UTF-8"
+    mac = hmac.new(secret.encode("utf-8"), f"{delivery_id}.{timestamp}.{text}".encode(), hashlib.sha256).digest()
+    if not hmac.compare_digest(base64.b64encode(mac).decode("ascii"), sig_b64):
+        return "signature does not match"
+    return None
+
+
+class WebhookState:
+    """Background jobs and seen delivery ids of one receiver (``app.extensions['trusteq_webhook']``)."""
+
+    def __init__(self, max_seen: int = 10_000) -> None:
+        self.jobs: list[Future] = []
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._max_seen = max_seen
+        self._lock = threading.Lock()
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="trusteq-webhook")
+
+    def first_time(self, delivery_id: str) -> bool:
+        with self._lock:
+            if delivery_id in self._seen:
+                return False
+            self._seen[delivery_id] = None
+            while len(self._seen) > self._max_seen:
+                self._seen.popitem(last=False)
+            return True
+
+    def wait(self, timeout: float | None = None) -> list[Any]:
+        """Wait for every submitted evaluation; returns their results (raises the first error)."""
+        return [job.result(timeout=timeout) for job in list(self.jobs)]
+
+
+def _default_evaluate(data: Any, targets: str | None, policy: str | None) -> Callable[..., Any]:
+    def evaluate(name: str, version: str) -> Any:
+        from . import evaluate_version
+
+        frame = data
+        if isinstance(frame, (str, os.PathLike)):
+            from ..cli import read_table
+
+            frame = read_table(str(frame))
+        return evaluate_version(name, version, data=frame, targets=targets, policy=policy)
+
+    return evaluate
+
+
+def create_webhook_app(
+    *,
+    secret: str | None = None,
+    evaluate: Callable[[str, str], Any] | None = None,
+    data: Any = None,
+    targets: str | None = None,
+    policy: str | None = None,
+    max_age_s: float = 300.0,
+) -> Any:
+    """A Flask app receiving MLflow webhooks at ``POST /`` (and ``POST /webhook``).
+
+    Parameters
+    ----------
+    secret : str, optional
+        The webhook secret; default ``TRUSTEQ_WEBHOOK_SECRET``.  Required.
+    evaluate : callable, optional
+        ``evaluate(name, version)``: judge a new version and record its verdict.  Default:
+        :func:`mlflow_trusteq.integration.evaluate_version` on ``data`` / ``targets`` /
+        ``policy`` (defaults ``TRUSTEQ_WEBHOOK_DATA``, ``..._LABEL_COLUMN``, ``..._POLICY``).
+    max_age_s : float
+        Deliveries whose timestamp is further than this from now are refused (replay window).
+
+    Responses: ``202`` evaluation queued, ``200`` ignored (other event, no lineage tag, a
+    repeated delivery), ``400`` malformed, ``401`` bad or stale signature.
+    """
+    from flask import Flask, jsonify, request
+
+    secret = secret or os.environ.get("TRUSTEQ_WEBHOOK_SECRET")
+    if not secret:
+        raise InvalidInputError("No webhook secret: set TRUSTEQ_WEBHOOK_SECRET (or pass secret=) to the secret "
+                                "given to MlflowClient().create_webhook(..., secret=...)")
+    if evaluate is None:
+        data = data if data is not None else os.environ.get("TRUSTEQ_WEBHOOK_DATA")
+        if data is None:
+            raise InvalidInputError("No evaluation data: set TRUSTEQ_WEBHOOK_DATA to a .csv/.tsv/.parquet file "
+                                    "(or pass data=)")
+        evaluate = _default_evaluate(data, targets or os.environ.get("TRUSTEQ_WEBHOOK_LABEL_COLUMN"),
+                                     policy or os.environ.get("TRUSTEQ_WEBHOOK_POLICY"))
+    state = WebhookState()
+    app = Flask("trusteq_webhook")
+    app.extensions["trusteq_webhook"] = state
+
+    def run(name: str, version: str) -> Any:
+        logger.info("webhook: evaluating models:/%s/%s", name, version)
+        try:
+            return evaluate(name, version)
+        except Exception:
+            logger.exception("webhook: evaluation of models:/%s/%s failed; no verdict recorded", name, version)
+            raise
+
+    def receive():
+        body = request.get_data(cache=False)
+        why = verify_webhook_signature(secret, delivery_id=request.headers.get(DELIVERY_ID_HEADER, ""),
+                                       timestamp=request.headers.get(TIMESTAMP_HEADER, ""), body=body,
+                                       signature=request.headers.get(SIGNATURE_HEADER, ""), max_age_s=max_age_s)
+        if why is not None:
+            logger.warning("webhook: refused a delivery: %s", why)
+            return jsonify({"status": "refused", "reason": why}), 401
+        try:
+            event = json.loads(body)
+            kind = (event["entity"], event["action"])
+            payload = event["data"]
+        except (ValueError, KeyError, TypeError) as e:
+            return jsonify({"status": "malformed", "reason": f"not an MLflow webhook payload: {e!r}"}), 400
+        if not state.first_time(request.headers[DELIVERY_ID_HEADER]):
+            return jsonify({"status": "ignored", "reason": "repeated delivery id"}), 200
+        if kind != ("model_version", "created"):
+            return jsonify({"status": "ignored", "reason": f"event {kind[0]}.{kind[1]}"}), 200
+        name, version = str(payload.get("name", "")), str(payload.get("version", ""))
+        if not name or not version.isdigit():
+            return jsonify({"status": "malformed", "reason": "payload without model name/version"}), 400
+        if not (payload.get("tags") or {}).get("trusteq.parent"):
+            return jsonify({"status": "ignored", "reason": f"models:/{name}/{version} names no parent "
+                            "(tag trusteq.parent)"}), 200
+        state.jobs.append(state.pool.submit(run, name, version))
+        return jsonify({"status": "queued", "model_version": f"models:/{name}/{version}"}), 202
+
+    for rule in ("/", "/webhook"):
+        app.add_url_rule(rule, f"receive{rule.replace('/', '_')}", receive, methods=["POST"])
+    app.add_url_rule("/health", "health", lambda: "OK")
+    return app

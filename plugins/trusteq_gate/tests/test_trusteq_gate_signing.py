@@ -1,0 +1,200 @@
+"""Signed verdicts: what verifies and what does not (no server; fast)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+
+import pytest
+
+from trusteq_gate.signing import (
+    SCHEME,
+    TAG_DATA_DIGEST,
+    TAG_KEY_ID,
+    TAG_PARENT,
+    TAG_POLICY_DIGEST,
+    TAG_REASONS,
+    TAG_RUN_ID,
+    TAG_SIGNATURE,
+    TAG_VERDICT,
+    VERDICT_TAGS,
+    Decision,
+    Keyring,
+    SigningKeyError,
+    check_tag_write_token,
+    check_version,
+    is_trusteq_tag,
+    sign_verdict,
+    tag_write_token,
+)
+
+KEY_A = "a" * 16 + "0123456789abcdef0123456789abcdef"
+KEY_B = "b" * 16 + "fedcba9876543210fedcba9876543210"
+IDENT = {"name": "sentiment", "version": "2", "source": "runs:/abc/model"}
+FIELDS = {"verdict": "pass", "run_id": "r-123", "parent": "models:/sentiment/1", "data_digest": "sha256:d1",
+          "policy_digest": "sha256:p1", "reasons": []}
+
+
+def _signed(keyring: Keyring, **over):
+    f = {**FIELDS, **over}
+    return sign_verdict(keyring, **IDENT, **f)
+
+
+def _check(tags, keyring, **ident):
+    return check_version(**{**IDENT, **ident}, tags=tags, keyring=keyring)
+
+
+def test_signature_matches_a_hand_computed_hmac():
+    ring = Keyring.from_secret(KEY_A, key_id="k1")
+    tags = _signed(ring, reasons=["loyalty too low"])
+    payload = {"scheme": "hmac-sha256-v1", "key_id": "k1", "name": "sentiment", "version": "2",
+               "source": "runs:/abc/model", "parent": "models:/sentiment/1", "verdict": "pass", "run_id": "r-123",
+               "data_digest": "sha256:d1", "policy_digest": "sha256:p1", "reasons": ["loyalty too low"]}
+    msg = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+    expected = hmac.new(KEY_A.encode(), msg, hashlib.sha256).hexdigest()
+    assert tags[TAG_SIGNATURE] == f"{SCHEME}:{expected}"
+    assert set(tags) == set(VERDICT_TAGS)
+
+
+def test_valid_pass_verifies_and_fail_is_refused_with_its_reasons():
+    ring = Keyring.from_secret(KEY_A)
+    ok = _check(_signed(ring), ring)
+    assert ok.ok and ok.signature_valid and ok.verdict == "pass" and ok.reasons == ()
+    assert ok.fields["run_id"] == "r-123" and ok.fields["parent"] == "models:/sentiment/1"
+    bad = _check(_signed(ring, verdict="fail", reasons=["loyalty 0.81 < 0.95"]), ring)
+    assert not bad.ok and bad.signature_valid and bad.verdict == "fail"
+    assert bad.verdict_reasons == ("loyalty 0.81 < 0.95",)
+    assert any("loyalty 0.81 < 0.95" in r for r in bad.reasons)
+
+
+@pytest.mark.parametrize("tag", [TAG_VERDICT, TAG_RUN_ID, TAG_PARENT, TAG_DATA_DIGEST, TAG_POLICY_DIGEST,
+                                 TAG_REASONS, TAG_KEY_ID])
+def test_any_changed_tag_breaks_the_signature(tag):
+    ring = Keyring.from_secret(KEY_A)
+    tags = _signed(ring, verdict="fail")
+    changed = {TAG_VERDICT: "pass", TAG_REASONS: json.dumps(["a reason added after signing"])}
+    tags[tag] = changed.get(tag, tags[tag] + "x")
+    d = _check(tags, ring)
+    assert not d.ok and not d.signature_valid
+
+
+@pytest.mark.parametrize("ident", [{"name": "other"}, {"version": "3"}, {"source": "runs:/evil/model"}])
+def test_replay_on_another_version_or_source_does_not_verify(ident):
+    ring = Keyring.from_secret(KEY_A)
+    d = _check(_signed(ring), ring, **ident)
+    assert not d.ok and not d.signature_valid
+    assert "does not verify" in " ".join(d.reasons)
+
+
+def test_hand_typed_and_incomplete_verdicts_are_refused():
+    ring = Keyring.from_secret(KEY_A)
+    typed = {TAG_VERDICT: "pass"}
+    d = _check(typed, ring)
+    assert not d.ok and "incomplete" in d.reasons[0]
+    forged = {**_signed(ring)}
+    forged[TAG_SIGNATURE] = f"{SCHEME}:" + "0" * 64
+    assert not _check(forged, ring).ok
+    assert "no trusteq verdict" in _check({}, ring).reasons[0]
+    not_scheme = {**_signed(ring), TAG_SIGNATURE: "md5:abc"}
+    assert "not a hmac-sha256-v1" in _check(not_scheme, ring).reasons[0]
+
+
+def test_signature_made_with_another_key_does_not_verify():
+    mine, theirs = Keyring.from_secret(KEY_A, key_id="k1"), Keyring.from_secret(KEY_B, key_id="k1")
+    d = _check(_signed(theirs), mine)
+    assert not d.ok and not d.signature_valid
+    unknown = _check(_signed(Keyring.from_secret(KEY_B, key_id="k9")), mine)
+    assert "'k9'" in unknown.reasons[0] and "not in this keyring" in unknown.reasons[0]
+
+
+def test_no_keyring_fails_closed_with_how_to():
+    d = _check(_signed(Keyring.from_secret(KEY_A)), None)
+    assert not d.ok and "TRUSTEQ_SIGNING_KEY" in d.reasons[0]
+
+
+def test_keyring_from_env_single_key_file_and_errors(tmp_path):
+    ring = Keyring.from_env({"TRUSTEQ_SIGNING_KEY": KEY_A})
+    assert ring.active.startswith("k") and list(ring.keys.values()) == [KEY_A.encode()]
+    assert KEY_A not in repr(ring)
+    f = tmp_path / "key"
+    f.write_text(KEY_B + "\n")
+    ring_f = Keyring.from_env({"TRUSTEQ_SIGNING_KEY_FILE": str(f), "TRUSTEQ_SIGNING_KEY_ID": "prod-1"})
+    assert ring_f.active == "prod-1" and ring_f.keys["prod-1"] == KEY_B.encode()
+    with pytest.raises(SigningKeyError, match="TRUSTEQ_SIGNING_KEY"):
+        Keyring.from_env({})
+    with pytest.raises(SigningKeyError, match="at least 32"):
+        Keyring.from_env({"TRUSTEQ_SIGNING_KEY": "short"})
+    with pytest.raises(SigningKeyError, match="cannot be read"):
+        Keyring.from_env({"TRUSTEQ_SIGNING_KEY_FILE": str(tmp_path / "missing")})
+
+
+def test_rotation_sign_with_newest_verify_with_all(tmp_path):
+    old = Keyring.from_env({"TRUSTEQ_SIGNING_KEY": KEY_A, "TRUSTEQ_SIGNING_KEY_ID": "2025"})
+    tags_old = _signed(old)
+    ring_file = tmp_path / "keys"
+    ring_file.write_text(f"# trusteq keyring\n2025={KEY_A}\n\n2026={KEY_B}\n")
+    both = Keyring.from_env({"TRUSTEQ_SIGNING_KEYS_FILE": str(ring_file)})
+    assert both.active == "2026" and set(both.keys) == {"2025", "2026"}
+    assert _check(tags_old, both).ok  # old verdicts still verify during the rotation
+    tags_new = _signed(both)
+    assert tags_new[TAG_KEY_ID] == "2026" and _check(tags_new, both).ok
+    pinned = Keyring.from_env({"TRUSTEQ_SIGNING_KEYS_FILE": str(ring_file), "TRUSTEQ_SIGNING_KEY_ID": "2025"})
+    assert pinned.active == "2025"
+    ring_file.write_text(f"2026={KEY_B}\n")  # the old key retired
+    new_only = Keyring.from_env({"TRUSTEQ_SIGNING_KEYS_FILE": str(ring_file)})
+    assert not _check(tags_old, new_only).ok and _check(tags_new, new_only).ok
+    ring_file.write_text("no-equals-sign\n")
+    with pytest.raises(SigningKeyError, match="line 1"):
+        Keyring.from_env({"TRUSTEQ_SIGNING_KEYS_FILE": str(ring_file)})
+
+
+def test_copied_version_inherits_only_an_unchanged_valid_verdict():
+    ring = Keyring.from_secret(KEY_A)
+    src_tags = _signed(ring)
+    registry = {("sentiment", "2"): (IDENT["source"], src_tags)}
+
+    def lookup(name, version):
+        return registry.get((name, version))
+
+    copy = check_version(name="prod", version="1", source="models:/sentiment/2", tags=dict(src_tags),
+                         keyring=ring, lookup=lookup)
+    assert copy.ok and copy.fields["inherited_from"] == "models:/sentiment/2"
+    # the same tags on a version that is not a copy of sentiment/2: refused
+    assert not check_version(name="prod", version="1", source="runs:/x/m", tags=dict(src_tags), keyring=ring,
+                             lookup=lookup).ok
+    # a copy whose verdict tags were changed: refused
+    changed = {**src_tags, TAG_RUN_ID: "r-other"}
+    assert not check_version(name="prod", version="1", source="models:/sentiment/2", tags=changed, keyring=ring,
+                             lookup=lookup).ok
+    # a copy of a failing version: signature valid, still refused
+    registry[("sentiment", "2")] = (IDENT["source"], _signed(ring, verdict="fail", reasons=["r"]))
+    failed = check_version(name="prod", version="1", source="models:/sentiment/2",
+                           tags=dict(registry[("sentiment", "2")][1]), keyring=ring, lookup=lookup)
+    assert not failed.ok and failed.signature_valid
+
+
+def test_tag_write_token_authorizes_exactly_one_write():
+    ring = Keyring.from_secret(KEY_A)
+    write = {"op": "set", "name": "m", "version": "1", "key": TAG_VERDICT, "value": "pass"}
+    token = tag_write_token(ring, **write)
+    assert check_tag_write_token(ring, token, **write) is None
+    for change in ({"value": "fail"}, {"version": "2"}, {"key": TAG_RUN_ID}, {"op": "delete"}, {"name": "n"}):
+        assert "does not authorize" in check_tag_write_token(ring, token, **{**write, **change})
+    assert "no X-TrustEq-Tag-Auth" in check_tag_write_token(ring, None, **write)
+    assert "malformed" in check_tag_write_token(ring, "garbage", **write)
+    old = tag_write_token(ring, **write, ts=int(time.time()) - 3600)
+    assert "expired" in check_tag_write_token(ring, old, **write)
+    other = Keyring.from_secret(KEY_B, key_id=ring.active)
+    assert "does not authorize" in check_tag_write_token(other, token, **write)
+    assert "no signing key" in check_tag_write_token(None, token, **write)
+
+
+def test_decision_round_trips_through_json_and_namespace():
+    ring = Keyring.from_secret(KEY_A)
+    d = _check(_signed(ring, verdict="fail", reasons=["a", "b"]), ring)
+    assert Decision.from_dict(json.loads(json.dumps(d.to_dict()))) == d
+    assert is_trusteq_tag("trusteq.verdict") and is_trusteq_tag("TrustEq.Verdict") and not is_trusteq_tag("x.trusteq")
+    with pytest.raises(ValueError, match="'maybe'"):
+        sign_verdict(ring, **IDENT, **{**FIELDS, "verdict": "maybe"})

@@ -1,0 +1,93 @@
+"""Start a real ``mlflow server --app-name trusteq-gate`` for tests and staging checks.
+
+>>> with gate_server(tmp_dir, env={"TRUSTEQ_SIGNING_KEY": key}) as server:  # doctest: +SKIP
+...     requests.get(server.url + "/health")
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["GateServer", "free_port", "gate_server"]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class GateServer:
+    url: str
+    pid: int
+    backend_uri: str
+    log_path: Path
+
+
+@contextlib.contextmanager
+def gate_server(
+    workdir: str | os.PathLike[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    app_name: str = "trusteq-gate",
+    workers: int = 1,
+    startup_timeout_s: float = 90.0,
+) -> Iterator[GateServer]:
+    """Run ``mlflow server --app-name <app_name>`` on 127.0.0.1 with a sqlite store in ``workdir``.
+
+    The server runs in its own process group, which is stopped (SIGTERM, then SIGKILL) by its
+    id on exit.  Raises ``RuntimeError`` with the server log when it does not become healthy.
+    """
+    import requests
+
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    backend = f"sqlite:///{workdir / 'mlflow.db'}"
+    log_path = workdir / "server.log"
+    cmd = [sys.executable, "-m", "mlflow", "server", "--app-name", app_name, "--backend-store-uri", backend,
+           "--default-artifact-root", str(workdir / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
+           "--workers", str(workers), "--uvicorn-opts", "--timeout-graceful-shutdown 3"]
+    full_env = {**os.environ, **(env or {})}
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=full_env, cwd=workdir,
+                                start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + startup_timeout_s
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"mlflow server exited with {proc.returncode}:\n{log_path.read_text()[-4000:]}")
+            try:
+                if requests.get(url + "/health", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"mlflow server not healthy after {startup_timeout_s} s:\n"
+                                   f"{log_path.read_text()[-4000:]}")
+            time.sleep(0.3)
+        yield GateServer(url, proc.pid, backend, log_path)
+    finally:
+        _stop(proc)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    for sig, wait_s in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+        if proc.poll() is not None:
+            break
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)  # the server's own process group (start_new_session): its id
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(wait_s)

@@ -1,0 +1,143 @@
+"""End to end: mlflow.models.evaluate(..., evaluators="trusteq") on a real local MLflow store."""
+
+from __future__ import annotations
+
+import json
+
+import mlflow
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from mlflow_trusteq import InvalidInputError, LabelMismatchError
+from mlflow_trusteq.integration.registry import get_parent, set_parent, verify_verdict
+
+pytestmark = pytest.mark.slow
+
+
+def _evaluate(uri: str, data: pd.DataFrame, **config):
+    with mlflow.start_run() as run:
+        result = mlflow.models.evaluate(uri, data, model_type="classifier", targets="label",
+                                        evaluators="trusteq", evaluator_config=config)
+    return result, run.info.run_id
+
+
+def test_passing_candidate_logs_everything_and_gets_a_signed_pass(registered_models, sst2_small):
+    name = registered_models
+    _, dev = sst2_small
+    result, run_id = _evaluate(f"models:/{name}/2", dev.iloc[:200], parent=f"models:/{name}/1", n_resamples=300)
+    m = result.metrics
+    assert m["trusteq/verdict"] == 1.0
+    assert m["trusteq/label_loyalty"] >= 0.99 and m["trusteq/label_loyalty/ci_lower"] >= 0.95
+    assert not any(k.startswith("trusteq/parent/") for k in m), "parent numbers attributed to the candidate"
+    run = MlflowClient().get_run(run_id)
+    assert run.data.metrics["trusteq/parent/accuracy"] == pytest.approx(m["trusteq/candidate/accuracy"], abs=0.02)
+    assert run.data.tags["trusteq.verdict"] == "pass" and run.data.tags["trusteq.status"] == "done"
+    arts = {a.path for a in MlflowClient().list_artifacts(run_id, "trusteq")}
+    for expected in ("report.html", "verdict.json", "report.json", "policy.json", "reliability_equal_mass.png",
+                     "confidence.png", "flip_matrix.png"):
+        assert f"trusteq/{expected}" in arts
+    verdict = json.loads(mlflow.artifacts.load_text(f"runs:/{run_id}/trusteq/verdict.json"))
+    assert verdict["verdict"] == "pass" and verdict["parent"] == f"models:/{name}/1"
+    html = mlflow.artifacts.load_text(f"runs:/{run_id}/trusteq/report.html")
+    assert "PASS" in html and "label_loyalty" in html.replace(" ", "_").lower()
+    tags = MlflowClient().get_model_version(name, "2").tags
+    assert tags["trusteq.verdict"] == "pass" and tags["trusteq.run_id"] == run_id
+    assert tags["trusteq.parent"] == f"models:/{name}/1" and tags["trusteq.signature"]
+    decision = verify_verdict(MlflowClient(), name, "2")
+    assert decision.ok, decision.reasons
+
+
+def test_failing_candidate_gets_a_signed_fail_with_reasons(registered_models, sst2_small):
+    name = registered_models
+    _, dev = sst2_small
+    result, run_id = _evaluate(f"models:/{name}/3", dev.iloc[:200], parent=f"models:/{name}/1", n_resamples=300)
+    assert result.metrics["trusteq/verdict"] == 0.0
+    assert result.metrics["trusteq/label_loyalty"] < 0.95
+    tags = MlflowClient().get_model_version(name, "3").tags
+    assert tags["trusteq.verdict"] == "fail"
+    reasons = json.loads(tags["trusteq.reasons"])
+    assert any("label_loyalty" in r for r in reasons)
+    decision = verify_verdict(MlflowClient(), name, "3")
+    assert not decision.ok
+
+
+def test_parent_from_the_lineage_tag(registered_models, sst2_small):
+    name = registered_models
+    _, dev = sst2_small
+    client = MlflowClient()
+    set_parent(client, name, "2", f"models:/{name}/1")
+    assert get_parent(client, name, "2") == f"models:/{name}/1"
+    result, _ = _evaluate(f"models:/{name}/2", dev.iloc[:80], parent="lineage", n_resamples=100)
+    assert result.metrics["trusteq/label_loyalty"] >= 0.99
+
+
+def test_bad_configurations_get_clear_errors(registered_models, sst2_small):
+    name = registered_models
+    _, dev = sst2_small
+    with pytest.raises(InvalidInputError, match="names itself as its parent"):
+        _evaluate(f"models:/{name}/2", dev.iloc[:20], parent=f"models:/{name}/2")
+    with pytest.raises(Exception, match=r"(?i)version.*99|not found|does not exist"):
+        _evaluate(f"models:/{name}/2", dev.iloc[:20], parent=f"models:/{name}/99")
+    with pytest.raises(InvalidInputError, match=r"unknown trusteq evaluator_config key\(s\) \['parnet'\]"):
+        _evaluate(f"models:/{name}/2", dev.iloc[:20], parent=f"models:/{name}/1", parnet="x")
+
+
+def test_evaluators_none_does_not_start_without_a_parent():
+    from mlflow_trusteq.integration.evaluator import TrustEqEvaluator
+
+    assert not TrustEqEvaluator.can_evaluate(model_type="classifier", evaluator_config={})
+    assert not TrustEqEvaluator.can_evaluate(model_type="regressor", evaluator_config={"parent": "models:/a/1"})
+    assert TrustEqEvaluator.can_evaluate(model_type="classifier", evaluator_config={"parent": "models:/a/1"})
+
+
+def test_label_mismatch_is_refused(local_registry, tfidf_pair, sst2_small):
+    import numpy as np
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    train, dev = sst2_small
+    parent, _ = tfidf_pair
+    three = make_pipeline(TfidfVectorizer(), LogisticRegression(max_iter=300)).fit(
+        train["sentence"][:300], np.arange(300) % 3)
+    with mlflow.start_run():
+        p = mlflow.sklearn.log_model(parent, name="p", registered_model_name="sk-mismatch",
+                                     pip_requirements=["scikit-learn"])
+        c = mlflow.sklearn.log_model(three, name="c", registered_model_name="sk-mismatch",
+                                     pip_requirements=["scikit-learn"])
+    with pytest.raises(LabelMismatchError, match="label"):
+        _evaluate(c.model_uri, dev.iloc[:30], parent=p.model_uri)
+
+
+def test_failure_midway_leaves_no_pass_verdict(registered_models, sst2_small, monkeypatch):
+    """An earlier pass is cleared first; a model that raises on a batch ends with no pass recorded."""
+    from mlflow_trusteq.integration import evaluate_and_log
+
+    name = registered_models
+    _, dev = sst2_small
+    client = MlflowClient()
+    _evaluate(f"models:/{name}/2", dev.iloc[:60], parent=f"models:/{name}/1", n_resamples=100)
+    assert client.get_model_version(name, "2").tags["trusteq.verdict"] == "pass"
+
+    from mlflow_trusteq.adapters import onnx as onnx_adapters
+
+    original = onnx_adapters.OnnxTextAdapter.predict_proba
+    calls = {"n": 0}
+
+    def explode_on_second_batch(self, records):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("candidate crashed on batch 2")
+        return original(self, records)
+
+    monkeypatch.setattr(onnx_adapters.OnnxTextAdapter, "predict_proba", explode_on_second_batch)
+    with pytest.raises(RuntimeError, match="crashed on batch 2"):
+        evaluate_and_log(f"models:/{name}/2", dev.iloc[:120], targets="label",
+                         config={"parent": f"models:/{name}/1", "n_resamples": 50})
+    tags = client.get_model_version(name, "2").tags
+    assert tags.get("trusteq.verdict") != "pass" and "trusteq.signature" not in tags
+    assert not verify_verdict(client, name, "2").ok
+    failed = client.search_runs([mlflow.get_experiment_by_name("trusteq-tests").experiment_id],
+                                "tags.`trusteq.status` = 'error'")
+    assert failed and "crashed on batch 2" in failed[0].data.tags["trusteq.error"]

@@ -1,0 +1,220 @@
+"""One table of invariants run over every metric, plus the bad-input table.
+
+Each row of METRICS is ``(name, fn(y, P, Q) -> float, identical, symmetric)``: the value when
+the candidate is the parent (None: no fixed value) and whether swapping the models leaves it
+unchanged (None: the metric reads only one model).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from mlflow_trusteq import InvalidInputError
+from mlflow_trusteq.metrics import (
+    MODEL_METRICS,
+    brier_loss,
+    expected_calibration_error,
+    flip_matrix,
+    js_divergence,
+    label_loyalty_score,
+    log_loss,
+    max_calibration_error,
+    negative_flip_rate,
+    per_class_loyalty,
+    positive_flip_rate,
+    probability_loyalty_score,
+    reliability_bins,
+    summarize_pair,
+)
+
+METRICS = [
+    ("label_loyalty_score", lambda y, P, Q: label_loyalty_score(P, Q), 1.0, True),
+    ("probability_loyalty_score", lambda y, P, Q: probability_loyalty_score(P, Q), 1.0, True),
+    ("probability_loyalty_score(base=e)", lambda y, P, Q: probability_loyalty_score(P, Q, base=math.e), 1.0, True),
+    ("js_divergence(sum)", lambda y, P, Q: float(js_divergence(P, Q).sum()), 0.0, True),
+    ("negative_flip_rate", lambda y, P, Q: negative_flip_rate(y, P, Q), 0.0, False),
+    ("positive_flip_rate", lambda y, P, Q: positive_flip_rate(y, P, Q), 0.0, False),
+    ("flip_matrix(offdiag)", lambda y, P, Q: float(flip_matrix(P, Q).sum() - np.trace(flip_matrix(P, Q))), 0.0,
+     True),
+    ("per_class_loyalty(mean)", lambda y, P, Q: float(np.nanmean(per_class_loyalty(P, Q))), 1.0, None),
+    ("ece_equal_width", lambda y, P, Q: expected_calibration_error(y, Q), None, None),
+    ("ece_equal_mass", lambda y, P, Q: expected_calibration_error(y, Q, n_bins=10, strategy="equal_mass"), None,
+     None),
+    ("mce_equal_width", lambda y, P, Q: max_calibration_error(y, Q), None, None),
+    ("mce_equal_mass", lambda y, P, Q: max_calibration_error(y, Q, n_bins=10, strategy="equal_mass"), None, None),
+    ("brier_loss", lambda y, P, Q: brier_loss(y, Q), None, None),
+    ("log_loss", lambda y, P, Q: log_loss(y, Q), None, None),
+]
+IDS = [m[0] for m in METRICS]
+
+
+def _data(n=500, k=3, seed=0):
+    rng = np.random.default_rng(seed)
+    P = rng.dirichlet(np.full(k, 0.6), size=n)
+    Q = rng.dirichlet(np.full(k, 0.6), size=n)
+    y = rng.integers(0, k, n)
+    return y, P, Q
+
+
+@pytest.mark.parametrize("name, fn, identical, symmetric", METRICS, ids=IDS)
+def test_identical_models(name, fn, identical, symmetric):
+    y, P, _ = _data()
+    if identical is not None:
+        assert fn(y, P, P.copy()) == identical
+
+
+@pytest.mark.parametrize("name, fn, identical, symmetric", METRICS, ids=IDS)
+def test_symmetry_in_parent_and_candidate(name, fn, identical, symmetric):
+    y, P, Q = _data(seed=1)
+    if symmetric:
+        assert fn(y, P, Q) == pytest.approx(fn(y, Q, P), abs=1e-12)
+    elif symmetric is False:
+        assert fn(y, P, Q) != pytest.approx(fn(y, Q, P))  # a directional metric must notice the swap
+
+
+def test_flip_rates_swap_into_each_other():
+    y, P, Q = _data(seed=2)
+    assert negative_flip_rate(y, P, Q) == positive_flip_rate(y, Q, P)
+
+
+@pytest.mark.parametrize("name, fn, identical, symmetric", METRICS, ids=IDS)
+def test_permutation_of_examples_leaves_value_unchanged(name, fn, identical, symmetric):
+    # continuous random confidences: no ties, so the rank-based equal-mass bins are order-free too
+    y, P, Q = _data(seed=3)
+    perm = np.random.default_rng(0).permutation(len(y))
+    assert fn(y[perm], P[perm], Q[perm]) == pytest.approx(fn(y, P, Q), abs=1e-12, nan_ok=True)
+
+
+def test_summarize_pair_identical_models():
+    y, P, _ = _data(n=300)
+    for bootstrap in ("examples", "groups"):
+        s = summarize_pair(P, P.copy(), y, n_resamples=200, bootstrap=bootstrap, n_groups=50,
+                           min_bin_count=1)
+        for key in ("label_loyalty", "probability_loyalty"):
+            assert (s.estimates[key].value, s.estimates[key].lower, s.estimates[key].upper) == (1.0, 1.0, 1.0)
+        for key in ("negative_flip_rate", "positive_flip_rate"):
+            assert (s.estimates[key].value, s.estimates[key].lower, s.estimates[key].upper) == (0.0, 0.0, 0.0)
+        for m in MODEL_METRICS:
+            e = s.estimates[f"diff/{m}"]
+            assert (e.value, e.lower, e.upper) == (0.0, 0.0, 0.0), m
+        assert s.per_class_loyalty == [1.0, 1.0, 1.0]
+
+
+def test_summarize_pair_permutation_invariant_point_estimates():
+    y, P, Q = _data(n=400, seed=5)
+    perm = np.random.default_rng(1).permutation(len(y))
+    a = summarize_pair(P, Q, y, n_resamples=0, min_bin_count=1)
+    b = summarize_pair(P[perm], Q[perm], y[perm], n_resamples=0, min_bin_count=1)
+    for key in a.estimates:
+        assert a.estimates[key].value == pytest.approx(b.estimates[key].value, abs=1e-12), key
+
+
+def test_summarize_pair_symmetric_metrics():
+    y, P, Q = _data(n=400, seed=6)
+    a = summarize_pair(P, Q, y, n_resamples=0)
+    b = summarize_pair(Q, P, y, n_resamples=0)
+    for key in ("label_loyalty", "probability_loyalty"):
+        assert a.estimates[key].value == pytest.approx(b.estimates[key].value, abs=1e-12)
+    assert a.estimates["negative_flip_rate"].value == b.estimates["positive_flip_rate"].value
+    assert a.estimates["diff/brier_loss"].value == pytest.approx(-b.estimates["diff/brier_loss"].value)
+
+
+@pytest.mark.parametrize("n_bins", [2, 3, 5, 10, 15, 20])
+def test_bin_edges_land_in_documented_bin(n_bins):
+    # confidence exactly 1.0 -> last bin; a value exactly on an interior edge -> the lower bin
+    edges = np.linspace(0, 1, n_bins + 1)
+    on_edges = [e for e in edges[1:-1] if e >= 0.5]  # two classes: confidence >= 0.5
+    conf = np.array(on_edges + [1.0])
+    Q = np.column_stack([conf, 1 - conf])
+    b = reliability_bins(np.zeros(len(conf), dtype=int), Q, n_bins=n_bins)
+    expected = np.zeros(n_bins, dtype=int)
+    for e in on_edges:
+        expected[int(np.flatnonzero(edges == e)[0]) - 1] += 1  # bin (e_{j-1}, e_j] is index j-1
+    expected[-1] += 1
+    assert b.counts == tuple(expected)
+    assert len(b.counts) == n_bins
+
+
+# ----------------------------------------------------------------------------- bad input
+GOOD = np.array([[0.9, 0.1], [0.2, 0.8]])
+BAD_PROBA = [
+    (np.array([0.5, 0.5]), "2-D"),
+    (np.zeros((0, 2)), "empty"),
+    (np.array([[1.0], [1.0]]), "at least 2 class columns"),
+    (np.array([[0.5, 0.5], [np.nan, 0.5]]), r"NaN or infinite.*row 1"),
+    (np.array([[0.5, 0.5], [np.inf, 0.5]]), r"NaN or infinite.*row 1"),
+    (np.array([[1.5, -0.5], [0.5, 0.5]]), r"outside \[0, 1\].*row 0: \[1.5, -0.5\]"),
+    (np.array([[0.5, 0.5], [0.3, 0.3]]), r"sum to 1.*row 1 sums to 0.6"),
+    ([["a", "b"], ["c", "d"]], "numeric"),
+]
+PUBLIC_PAIR = [label_loyalty_score, probability_loyalty_score, js_divergence, flip_matrix, per_class_loyalty,
+               lambda P, Q: summarize_pair(P, Q)]
+PUBLIC_MODEL = [brier_loss, log_loss, expected_calibration_error, max_calibration_error, reliability_bins]
+
+
+@pytest.mark.parametrize("bad, match", BAD_PROBA)
+@pytest.mark.parametrize("fn", PUBLIC_PAIR)
+def test_bad_probabilities_raise_named_error(fn, bad, match):
+    with pytest.raises(InvalidInputError, match=rf"^P .*{match}"):
+        fn(bad, GOOD)
+    with pytest.raises(InvalidInputError, match=rf"^Q .*{match}"):
+        fn(GOOD, bad)
+
+
+@pytest.mark.parametrize("bad, match", BAD_PROBA)
+@pytest.mark.parametrize("fn", PUBLIC_MODEL)
+def test_bad_probabilities_raise_named_error_calibration(fn, bad, match):
+    y = [0, 1] if np.asarray(bad).ndim == 2 and len(bad) == 2 else [0]
+    with pytest.raises(InvalidInputError, match=match):
+        fn(y, bad)
+
+
+def test_shape_mismatch_names_both_shapes():
+    with pytest.raises(InvalidInputError, match=r"P \(2, 2\) and Q \(2, 3\)"):
+        label_loyalty_score(GOOD, [[0.2, 0.3, 0.5], [0.1, 0.1, 0.8]])
+    with pytest.raises(InvalidInputError, match=r"P \(2, 2\) and Q \(1, 2\)"):
+        probability_loyalty_score(GOOD, [[0.2, 0.8]])
+
+
+@pytest.mark.parametrize("y, match", [
+    ([0], "1 labels, expected 2"),
+    ([0, 2], r"outside \[0, 1\].*row 1: 2"),
+    ([-1, 0], r"outside \[0, 1\].*row 0: -1"),
+    ([0.0, np.nan], r"NaN.*row 1"),
+    ([0.0, 0.5], r"integer class indices, got 0.5 at row 1"),
+    (["neg", "pos"], "map class names"),
+    ([[0, 1]], "1-D"),
+])
+@pytest.mark.parametrize("fn", [negative_flip_rate, positive_flip_rate, lambda y, P, Q: brier_loss(y, Q),
+                                lambda y, P, Q: expected_calibration_error(y, Q),
+                                lambda y, P, Q: summarize_pair(P, Q, y)])
+def test_bad_targets_raise_named_error(fn, y, match):
+    with pytest.raises(InvalidInputError, match=match):
+        fn(y, GOOD, GOOD)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"n_bins": 0}, "`n_bins` >= 1, got 0"),
+    ({"n_bins": True}, "`n_bins` to be an integer"),
+    ({"strategy": "uniform"}, "'uniform'"),
+])
+def test_bad_calibration_options(kwargs, match):
+    with pytest.raises(InvalidInputError, match=match):
+        expected_calibration_error([0, 1], GOOD, **kwargs)
+
+
+def test_bad_base_and_min_bin_count():
+    with pytest.raises(InvalidInputError, match="base.*got 0"):
+        js_divergence(GOOD, GOOD, base=0)
+    with pytest.raises(InvalidInputError, match="min_bin_count"):
+        max_calibration_error([0, 1], GOOD, min_bin_count=-1)
+
+
+def test_tolerances_accept_round_off():
+    # values a hair outside [0, 1] and rows summing to 1 within 1e-4 are accepted (and clipped)
+    P = np.array([[1.0 + 5e-7, -5e-7], [0.50004, 0.5]])
+    assert label_loyalty_score(P, P) == 1.0
+    assert js_divergence(P, P).tolist() == [0.0, 0.0]

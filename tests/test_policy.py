@@ -1,0 +1,148 @@
+"""Policy: MetricThreshold semantics on CI bounds, fail-closed skips, strict parsing."""
+
+from __future__ import annotations
+
+import pytest
+
+from mlflow_trusteq import Estimate, PolicyError
+from mlflow_trusteq.compare import TrustReport
+from mlflow_trusteq.policy import DEFAULT_POLICY, Policy, Verdict
+
+
+def report(metrics: dict[str, Estimate], skipped: dict[str, str] | None = None) -> TrustReport:
+    return TrustReport(metrics=metrics, labels=("a", "b"), n_examples=100, has_targets=True, kind="text",
+                       feature_columns=("x",), parent_name="p", candidate_name="c", skipped=skipped or {})
+
+
+def one(check: dict, metrics: dict[str, Estimate], **kw):
+    verdict = Policy.from_dict({"checks": check, **kw}).judge(report(metrics))
+    assert len(verdict.checks) == 1
+    return verdict, verdict.checks[0]
+
+
+def test_threshold_judges_the_lower_bound_for_higher_is_better():
+    # point estimate above the bar, lower bound below it: not enough evidence -> fail
+    v, c = one({"label_loyalty": {"threshold": 0.95}}, {"label_loyalty": Estimate(0.96, 0.94, 0.98)})
+    assert not v.passed and c.status == "fail" and "lower bound" in c.reason and c.bound == 0.94
+    v, c = one({"label_loyalty": {"threshold": 0.95}}, {"label_loyalty": Estimate(0.97, 0.951, 0.99)})
+    assert v.passed and c.status == "pass"
+
+
+def test_point_mode_judges_the_point_estimate():
+    v, _ = one({"label_loyalty": {"threshold": 0.95}}, {"label_loyalty": Estimate(0.96, 0.94, 0.98)},
+               decide_on="point")
+    assert v.passed
+
+
+def test_lower_is_better_uses_the_upper_bound():
+    m = {"candidate/ece_equal_mass": Estimate(0.04, 0.03, 0.06)}
+    v, c = one({"candidate/ece_equal_mass": {"threshold": 0.05}}, m)
+    assert not v.passed and c.bound == 0.06 and "above" in c.reason
+    v, _ = one({"candidate/ece_equal_mass": {"threshold": 0.07}}, m)
+    assert v.passed
+
+
+def test_margin_needs_the_whole_interval_inside():
+    v, c = one({"diff/ece_equal_mass": {"margin": 0.05}}, {"diff/ece_equal_mass": Estimate(0.01, -0.02, 0.06)})
+    assert not v.passed and "does not lie within" in c.reason
+    v, _ = one({"diff/ece_equal_mass": {"margin": 0.05}}, {"diff/ece_equal_mass": Estimate(0.01, -0.049, 0.049)})
+    assert v.passed
+
+
+def test_min_absolute_change_follows_mlflow_semantics_on_the_paired_difference():
+    metrics = {"candidate/accuracy": Estimate(0.80, 0.77, 0.83), "parent/accuracy": Estimate(0.82, 0.79, 0.85),
+               "diff/accuracy": Estimate(-0.02, -0.03, -0.01)}
+    # tolerate a loss of 0.05: pessimistic gain is -0.03 >= -0.05
+    v, _ = one({"candidate/accuracy": {"min_absolute_change": -0.05}}, metrics)
+    assert v.passed
+    # MLflow's usual positive requirement: the candidate must be better by 0.01 -> fails
+    v, c = one({"candidate/accuracy": {"min_absolute_change": 0.01}}, metrics)
+    assert not v.passed and "absolute change" in c.reason
+    # relative: gain / |parent| = -0.03 / 0.82 = -0.0366 >= -0.04 passes, >= -0.03 fails
+    assert one({"candidate/accuracy": {"min_relative_change": -0.04}}, metrics)[0].passed
+    assert not one({"candidate/accuracy": {"min_relative_change": -0.03}}, metrics)[0].passed
+    # lower-is-better metric: a smaller candidate ECE is a positive gain
+    ece = {"candidate/ece_equal_mass": Estimate(0.03, 0.02, 0.04), "parent/ece_equal_mass": Estimate(0.05),
+           "diff/ece_equal_mass": Estimate(-0.02, -0.03, -0.01)}
+    assert one({"candidate/ece_equal_mass": {"min_absolute_change": 0.01}}, ece)[0].passed
+    assert not one({"candidate/ece_equal_mass": {"min_absolute_change": 0.02}}, ece)[0].passed
+
+
+def test_required_missing_metric_fails_closed_and_optional_not_requested_is_skipped():
+    rep = report({"label_loyalty": Estimate(1.0, 1.0, 1.0)},
+                 skipped={"calibration": "not measured: no gold labels were given",
+                          "alignment": "not requested (pass `alignment=True` or a config)"})
+    pol = Policy.from_dict({"checks": {
+        "label_loyalty": {"threshold": 0.9},
+        "diff/ece_equal_mass": {"margin": 0.05},
+        "alignment/lime/normalized/top_k_jaccard": {"threshold": 0.5, "required": False}}})
+    v = pol.judge(rep)
+    status = {c.metric: c.status for c in v.checks}
+    assert status == {"label_loyalty": "pass", "diff/ece_equal_mass": "fail",
+                      "alignment/lime/normalized/top_k_jaccard": "skipped"}
+    assert not v.passed
+    assert any("no gold labels" in r for r in v.reasons)
+
+
+def test_a_section_that_errored_fails_even_when_not_required():
+    rep = report({"label_loyalty": Estimate(1.0, 1.0, 1.0)},
+                 skipped={"alignment": "error: RuntimeError: model exploded"})
+    pol = Policy.from_dict({"checks": {"label_loyalty": {"threshold": 0.9},
+                                       "alignment/lime/normalized/top_k_jaccard": {"threshold": 0.5,
+                                                                                   "required": False}}})
+    v = pol.judge(rep)
+    assert not v.passed and any("model exploded" in r for r in v.reasons)
+
+
+def test_bound_mode_without_interval_fails():
+    v, c = one({"label_loyalty": {"threshold": 0.5}}, {"label_loyalty": Estimate(0.99)})
+    assert not v.passed and "no confidence interval" in c.reason
+
+
+def test_nan_metric_is_not_a_pass():
+    v, _ = one({"label_loyalty": {"threshold": 0.5}}, {"label_loyalty": Estimate(float("nan"), None, None)})
+    assert not v.passed
+
+
+@pytest.mark.parametrize("bad, match", [
+    ({"checks": {"label_loyalty": {"treshold": 0.9}}}, r"unknown key\(s\) \['treshold'\]"),
+    ({"checks": {"label_loyaltyy": {"threshold": 0.9}}}, "unknown metric 'label_loyaltyy'"),
+    ({"checks": {"label_loyalty": {"threshold": "high"}}}, "must be a finite number"),
+    ({"checks": {"label_loyalty": {}}}, "sets no threshold"),
+    ({"checks": {}}, "non-empty"),
+    ({"chekcs": {"label_loyalty": {"threshold": 0.9}}}, r"unknown policy key\(s\) \['chekcs'\]"),
+    ({"checks": {"label_loyalty": {"threshold": 0.9}}, "decide_on": "mean"}, "decide_on"),
+    ({"checks": {"label_loyalty": {"min_absolute_change": 0.1}}}, "candidate/<metric>"),
+    ({"checks": {"diff/accuracy": {"margin": -1}}}, "margin must be >= 0"),
+])
+def test_policy_typos_are_errors(bad, match):
+    with pytest.raises(PolicyError, match=match):
+        Policy.from_dict(bad)
+
+
+def test_toml_round_trip_and_digest(tmp_path):
+    path = tmp_path / "strict.toml"
+    path.write_text('decide_on = "bound"\n[checks.label_loyalty]\nthreshold = 0.99\n'
+                    '[checks."diff/ece_equal_mass"]\nmargin = 0.02\n')
+    pol = Policy.from_toml(path)
+    assert pol.name == "strict"
+    assert {c.metric for c in pol.checks} == {"label_loyalty", "diff/ece_equal_mass"}
+    assert Policy.from_dict(pol.to_dict()).digest == pol.digest
+    assert Policy.default().digest != pol.digest
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[checks.label_loyalty\nthreshold = 1")
+    with pytest.raises(PolicyError, match="not valid TOML"):
+        Policy.from_toml(bad)
+    with pytest.raises(PolicyError, match="cannot read policy file"):
+        Policy.from_toml(tmp_path / "missing.toml")
+
+
+def test_default_policy_is_documented_and_valid():
+    pol = Policy.default()
+    assert {c.metric for c in pol.checks} == set(DEFAULT_POLICY["checks"])
+
+
+def test_verdict_round_trip():
+    v, _ = one({"label_loyalty": {"threshold": 0.95}}, {"label_loyalty": Estimate(0.96, 0.94, 0.98)})
+    again = Verdict.from_dict(v.to_dict())
+    assert again == v and again.reasons == v.reasons and again.label == "fail"
