@@ -185,16 +185,10 @@ def show_command(run_id: str, tracking_uri: str | None, as_json: bool) -> None:
     sys.exit(EXIT_PASS if verdict.passed else EXIT_FAIL)
 
 
-def _register_gate_commands() -> None:
-    try:
-        from .integration.promote import promote_command, verify_command
-    except ImportError:  # pragma: no cover - only while the gate module is absent
-        return
-    cli.add_command(promote_command, "promote")
-    cli.add_command(verify_command, "verify")
+from .integration.promote import promote_command, verify_command  # noqa: E402
 
-
-_register_gate_commands()
+cli.add_command(promote_command, "promote")
+cli.add_command(verify_command, "verify")
 
 
 def main() -> None:  # pragma: no cover

@@ -104,7 +104,7 @@ def test_ui_promote_model_copy_of_failing_version_shows_refusal(failing_version)
             page.get_by_role("button", name="Promote model").click()
             dialog = page.get_by_role("dialog")
             dialog.get_by_role("combobox").first.click()
-            page.get_by_role("option", name="sentiment-prod").click()
+            page.locator("[class*='select-item-option']", has_text="sentiment-prod").first.click()
             with page.expect_response(lambda r: "/model-versions/create" in r.url
                                       and r.request.method == "POST") as resp_info:
                 dialog.get_by_role("button", name="Promote", exact=True).click()
@@ -115,6 +115,7 @@ def test_ui_promote_model_copy_of_failing_version_shows_refusal(failing_version)
             shown = page.get_by_text("Copying (promoting)", exact=False).first
             shown.wait_for(timeout=30_000)
             text = shown.inner_text()
+            page.wait_for_timeout(1500)  # let the notification finish sliding in
             page.screenshot(path=str(shot), full_page=False)
         finally:
             browser.close()
