@@ -171,18 +171,36 @@ def evaluate_candidate(version: str, parent_version: str, args: argparse.Namespa
     return summary
 
 
-def promote(version: str, alias: str) -> dict[str, Any]:
+def promote_through_gate(work: Path, versions: dict[str, str], alias: str) -> dict[str, Any]:
+    """Start the tracking server with the trusteq gate on the demo store and promote through it.
+
+    Every candidate is offered for ``@alias`` the way any MLflow client would do it; the server
+    lets the ones with a valid signed pass through and refuses the others (PERMISSION_DENIED),
+    and a refused promotion must leave the registry exactly as it was.
+    """
     from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+    from trusteq_gate.testing import gate_server
 
-    from mlflow_trusteq.integration.promote import promote_version
+    from mlflow_trusteq.integration.registry import verify_verdict
 
-    client = MlflowClient()
-    before = {a: v for a, v in client.get_registered_model(MODEL_NAME).aliases.items()}
-    ok, reasons = promote_version(client, MODEL_NAME, version, alias=alias)
-    after = {a: v for a, v in client.get_registered_model(MODEL_NAME).aliases.items()}
-    if not ok and before != after:
-        raise RuntimeError(f"a refused promotion changed the registry: {before} -> {after}")
-    return {"promoted": ok, "reasons": reasons}
+    out: dict[str, Any] = {}
+    with gate_server(work) as server:
+        logger.info("tracking server with the trusteq gate at %s (pid %d)", server.url, server.pid)
+        client = MlflowClient(tracking_uri=server.url, registry_uri=server.url)
+        for label, version in versions.items():
+            before = dict(client.get_registered_model(MODEL_NAME).aliases)
+            decision = verify_verdict(client, MODEL_NAME, version)
+            try:
+                client.set_registered_model_alias(MODEL_NAME, alias, version)
+                out[label] = {"promoted": True, "reasons": [], "server": "accepted"}
+            except MlflowException as exc:
+                after = dict(client.get_registered_model(MODEL_NAME).aliases)
+                if before != after:
+                    raise RuntimeError(f"a refused promotion changed the registry: {before} -> {after}") from exc
+                out[label] = {"promoted": False, "server": f"{exc.error_code}: {exc.message}",
+                              "reasons": list(decision.verdict_reasons) or list(decision.reasons)}
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -268,10 +286,8 @@ def main(argv: list[str] | None = None) -> int:
     for label, v in versions.items():
         results[label] = step(state, f"eval_{label}", f"evaluate {label} (v{v}) against the parent (v{parent_v})",
                               lambda v=v: evaluate_candidate(v, parent_v, args))
-    promotions: dict[str, Any] = {}
-    for label, v in versions.items():
-        promotions[label] = step(state, f"promote_{label}", f"try to promote {label} (v{v}) to @champion",
-                                 lambda v=v: promote(v, "champion"))
+    promotions = step(state, "promotions", "promote every candidate to @champion through the gate server",
+                      lambda: promote_through_gate(work, versions, "champion"))
 
     print_summary(results, promotions, versions, parent_v, tracking_uri)
     return 0
@@ -296,9 +312,10 @@ def print_summary(results: dict[str, Any], promotions: dict[str, Any], versions:
     lines.append("")
     for label, p in promotions.items():
         if not p["promoted"]:
-            lines.append(f"{label}: promotion refused —")
-            lines += [f"    {reason}" for reason in p["reasons"][:6]]
-    lines += ["", "Open the evidence (reliability diagrams, attributions, disagreements, report.html) in the MLflow UI:",
+            lines.append(f"{label}: promotion refused by the tracking server ({p['server'][:160]}...)")
+            lines += [f"    - {reason}" for reason in p["reasons"][:6]]
+    lines += ["", "Open the evidence (reliability diagrams, attributions, disagreements, report.html) "
+              "in the MLflow UI:",
               f"    mlflow ui --backend-store-uri {tracking_uri}",
               "then Experiments -> trusteq-demo -> a 'trusteq v…' run -> Artifacts -> trusteq/report.html", ""]
     sys.stdout.write("\n".join(lines) + "\n")

@@ -111,6 +111,7 @@ for _info in [
     MetricInfo("mean_queries", True, 0.0, None, "mean model queries per attacked example"),
     MetricInfo("median_queries", True, 0.0, None, "median model queries per attacked example"),
     MetricInfo("words_changed", True, description="mean fraction of words changed by a successful attack"),
-    MetricInfo("transfer_rate", False, description="adversarial inputs found on the parent that also flip the candidate"),
+    MetricInfo("transfer_rate", False,
+               description="adversarial inputs found on the parent that also flip the candidate"),
 ]:
     register_metric(_info)

@@ -181,7 +181,8 @@ def show_command(run_id: str, tracking_uri: str | None, as_json: bool) -> None:
         click.echo(report.to_json())
         return
     click.echo(summary_table(report, verdict))
-    click.echo(f"\nparent: {tags.get('trusteq.parent')}   candidate: {tags.get('trusteq.candidate', '(not registered)')}")
+    candidate = tags.get("trusteq.candidate", "(not registered)")
+    click.echo(f"\nparent: {tags.get('trusteq.parent')}   candidate: {candidate}")
     sys.exit(EXIT_PASS if verdict.passed else EXIT_FAIL)
 
 

@@ -270,7 +270,8 @@ def _judge_one(check: Check, report: Any) -> CheckResult:
     est = report.metrics.get(check.metric)
     if est is None or est.value is None or not math.isfinite(est.value):
         return _missing(check, report)
-    higher = check.greater_is_better if check.greater_is_better is not None else metric_info(check.metric).higher_is_better
+    higher = (check.greater_is_better if check.greater_is_better is not None
+              else metric_info(check.metric).higher_is_better)
     use_bound = check.decide_on == "bound"
     if use_bound and (est.lower is None or est.upper is None) and check.metric not in ("speedup", "size_ratio"):
         return CheckResult(check.metric, "fail", f"{check.metric}: no confidence interval to judge "

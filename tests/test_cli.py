@@ -36,7 +36,8 @@ def store(tmp_path_factory, tfidf_pair, sst2_small):
         train["sentence"][:300], np.arange(300) % 3)
     with mlflow.start_run():
         for model in (parent, parent, weak, three, parent):
-            mlflow.sklearn.log_model(model, name="m", registered_model_name="sk-sst2", pip_requirements=["scikit-learn"])
+            mlflow.sklearn.log_model(model, name="m", registered_model_name="sk-sst2",
+                                     pip_requirements=["scikit-learn"])
     data = root / "dev.tsv"
     dev.iloc[:300].to_csv(data, sep="\t", index=False)
     yield {"uri": uri, "data": str(data), "root": root}

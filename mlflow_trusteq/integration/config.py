@@ -54,7 +54,8 @@ class TrustEqConfig:
                 raise InvalidInputError(f"`parent` as a mapping needs exactly 'name' and 'version', got {parent!r}")
             config["parent"] = f"models:/{parent['name']}/{parent['version']}"
         elif parent is not None and not isinstance(parent, str):
-            raise InvalidInputError(f"`parent` must be a model URI, a name/version mapping or 'lineage', got {parent!r}")
+            raise InvalidInputError(
+                f"`parent` must be a model URI, a name/version mapping or 'lineage', got {parent!r}")
         if config.get("feature_columns") is not None:
             config["feature_columns"] = tuple(config["feature_columns"])
         for key in ("n_resamples", "n_bins_equal_width", "n_bins_equal_mass", "max_disagreements"):

@@ -121,7 +121,8 @@ def _table_safe(frame: Any) -> Any:
     frame = frame.copy()
     for col in frame.columns:
         if frame[col].map(lambda v: isinstance(v, (list, dict, tuple))).any():
-            frame[col] = frame[col].map(lambda v: json.dumps(v, default=str) if isinstance(v, (list, dict, tuple)) else v)
+            frame[col] = frame[col].map(
+                lambda v: json.dumps(v, default=str) if isinstance(v, (list, dict, tuple)) else v)
     return frame
 
 

@@ -52,7 +52,8 @@ def registered_models(local_registry, tiny_bert, sst2_small, tmp_path_factory):
     name = "tiny-sst2"
     with mlflow.start_run(run_name="parent"):
         mlflow.transformers.log_model(pipeline("text-classification", model=model, tokenizer=tok), name="model",
-                                      registered_model_name=name, task="text-classification", pip_requirements=PIP_HF)
+                                      registered_model_name=name, task="text-classification",
+                                      pip_requirements=PIP_HF)
     onnx_path = tmp_path_factory.mktemp("onnx") / "tiny.onnx"
     export_onnx(model, tok, onnx_path)
     with mlflow.start_run(run_name="onnx"):
@@ -62,5 +63,6 @@ def registered_models(local_registry, tiny_bert, sst2_small, tmp_path_factory):
     fine_tune(other, other_tok, list(train["sentence"][:600]), list(train["label"][:600]), epochs=1, lr=3e-3, seed=7)
     with mlflow.start_run(run_name="other"):
         mlflow.transformers.log_model(pipeline("text-classification", model=other, tokenizer=other_tok),
-                                      name="model", registered_model_name=name, task="text-classification", pip_requirements=PIP_HF)
+                                      name="model", registered_model_name=name, task="text-classification",
+                                      pip_requirements=PIP_HF)
     return name
