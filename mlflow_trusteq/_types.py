@@ -7,7 +7,8 @@ A :class:`~mlflow_trusteq.compare.TrustReport` holds a flat mapping ``key -> Est
 (direction, bounds) is looked up in :data:`METRIC_INFO`. The conventions:
 
 - fidelity, one value for the pair: ``label_loyalty``, ``probability_loyalty``,
-  ``negative_flip_rate``, ``positive_flip_rate``, ``loyalty_class/<label>/label_loyalty``;
+  ``negative_flip_rate``, ``positive_flip_rate`` (loyalty per parent class and the flip matrix
+  are fields of the report, not keys);
 - per model and their paired difference (candidate minus parent): ``parent/<m>``,
   ``candidate/<m>``, ``diff/<m>`` for ``accuracy``, ``ece_equal_width``, ``ece_equal_mass``,
   ``mce_equal_width``, ``mce_equal_mass``, ``brier_loss``, ``log_loss``;

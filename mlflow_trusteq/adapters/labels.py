@@ -80,17 +80,21 @@ def encode_targets(y: Any, labels: Sequence[Any]) -> np.ndarray:
     [0, 1, 1]
     """
     names = [str(x) for x in labels]
-    values = np.asarray(y, dtype=object).ravel()
-    if values.size == 0:
+    raw = np.asarray(y)
+    if raw.size == 0:
         return np.empty(0, dtype=np.int64)
+    # decide on the distinct values only (millions of rows, a handful of labels), then map back
+    distinct, inverse = np.unique(raw.ravel() if raw.dtype != object else raw.ravel().astype(str),
+                                  return_inverse=True)
+    values = distinct.astype(object)
     as_str = [_as_label_string(v) for v in values]
     index = {name: i for i, name in enumerate(names)}
     if all(s in index for s in as_str):
-        return np.array([index[s] for s in as_str], dtype=np.int64)
+        return np.array([index[s] for s in as_str], dtype=np.int64)[inverse]
     ints = [_as_int(v) for v in values]
     k = len(names)
     if all(i is not None and 0 <= i < k for i in ints):
-        return np.array(ints, dtype=np.int64)
+        return np.array(ints, dtype=np.int64)[inverse]
     unknown = sorted({s for s, i in zip(as_str, ints) if s not in index and (i is None or not 0 <= i < k)})
     raise InvalidInputError(
         f"targets contain values that are neither label names {names} nor indices 0..{k - 1}: "

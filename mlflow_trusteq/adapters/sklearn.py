@@ -76,7 +76,7 @@ class SklearnAdapter(BaseAdapter):
     """
 
     def __init__(self, estimator: Any, *, labels: Sequence[Any] | None = None, input_kind: str = "auto",
-                 batch_size: int = 4096, name: str | None = None) -> None:
+                 batch_size: int = 65536, name: str | None = None) -> None:
         name = name or type(estimator).__name__
         classes = getattr(estimator, "classes_", None)
         if classes is None:
