@@ -142,3 +142,46 @@ def test_tabular_pair_and_efficiency(rng):
     assert 0.8 < rep.value("label_loyalty") < 1.0
     assert rep.settings["parent_seconds"] > 0 and rep.settings["candidate_seconds"] > 0
     assert rep.value("speedup") == pytest.approx(rep.settings["parent_seconds"] / rep.settings["candidate_seconds"])
+
+
+def test_real_int8_candidate_gets_plausible_numbers(tiny_bert, sst2_small, tmp_path):
+    """A real parent (tiny BERT) and a real int8 candidate (onnxruntime.quantization)."""
+    from mlflow_trusteq.adapters import OnnxTextAdapter
+    from mlflow_trusteq.recipes import export_onnx, quantize_int8
+
+    model, tok, _ = tiny_bert
+    _, dev = sst2_small
+    fp32 = export_onnx(model, tok, tmp_path / "m.onnx")
+    int8 = quantize_int8(fp32, tmp_path / "m.int8.onnx")
+    candidate = OnnxTextAdapter(str(int8), tok)
+    rep = compare(model, candidate, dev, targets="label", parent_kwargs={"tokenizer": tok}, n_resamples=300)
+    assert 0.9 <= rep.value("label_loyalty") <= 1.0
+    assert 0.9 <= rep.value("probability_loyalty") <= 1.0
+    assert abs(rep.value("diff/accuracy")) < 0.05
+    assert 0.6 < rep.value("parent/accuracy") < 0.9  # the tiny parent is a real, if weak, sentiment model
+    assert rep.value("size_ratio") < 0.5  # int8 weights against the float parameters
+    assert rep.settings["parent_max_tokens_per_batch"] > 0
+
+
+@pytest.mark.slow
+def test_minilm_parent_and_int8_candidate(sst2_small, tmp_path):
+    """MiniLM-L6 fine-tuned briefly (the real pretrained weights), its int8 export, compare()."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from mlflow_trusteq.adapters import OnnxTextAdapter
+    from mlflow_trusteq.recipes import export_onnx, fine_tune, minilm_path, quantize_int8
+
+    train, dev = sst2_small
+    torch.manual_seed(0)
+    tok = AutoTokenizer.from_pretrained(str(minilm_path()))
+    model = AutoModelForSequenceClassification.from_pretrained(
+        str(minilm_path()), num_labels=2, id2label={0: "negative", 1: "positive"},
+        label2id={"negative": 0, "positive": 1})
+    fine_tune(model, tok, list(train["sentence"][:1280]), list(train["label"][:1280]), epochs=1, lr=1e-4, seed=0)
+    int8 = quantize_int8(export_onnx(model, tok, tmp_path / "minilm.onnx"), tmp_path / "minilm.int8.onnx")
+    rep = compare(model, OnnxTextAdapter(str(int8), tok), dev.iloc[:300], targets="label",
+                  parent_kwargs={"tokenizer": tok}, n_resamples=300)
+    assert rep.value("parent/accuracy") > 0.75  # pretrained weights learn SST-2 quickly
+    assert 0.85 <= rep.value("label_loyalty") <= 1.0
+    assert rep.value("size_ratio") < 0.4
