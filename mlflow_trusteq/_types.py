@@ -107,12 +107,13 @@ for _info in [
     MetricInfo("rank_correlation", True, -1.0, 1.0, "Spearman correlation of the attributions"),
     MetricInfo("sign_agreement", True, description="share of the parent's top-k with the same sign"),
     # robustness
-    MetricInfo("after_attack_accuracy", True, description="accuracy on the attacked inputs"),
-    MetricInfo("attack_success_rate", False, description="share of attacked examples whose label flipped"),
+    MetricInfo("after_attack_accuracy", True, description="share of attacked examples still classified correctly"),
+    MetricInfo("attack_success_rate", False,
+               description="share of attacked examples whose label the attack flipped"),
     MetricInfo("mean_queries", True, 0.0, None, "mean model queries per attacked example"),
     MetricInfo("median_queries", True, 0.0, None, "median model queries per attacked example"),
     MetricInfo("words_changed", True, description="mean fraction of words changed by a successful attack"),
     MetricInfo("transfer_rate", False,
-               description="adversarial inputs found on the parent that also flip the candidate"),
+               description="share of adversarial texts found against one model that the other also misclassifies"),
 ]:
     register_metric(_info)

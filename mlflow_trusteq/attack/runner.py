@@ -39,13 +39,14 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from .._errors import InvalidInputError, LabelMismatchError, ModelAdapterError
-from .._types import Estimate, MetricInfo, register_metric
+from .._types import Estimate
+from ..adapters._base import ProbaModel
 from ..metrics.bootstrap import mean_ci
 from ._words import highlight_diff, tokenize
 from .recipes import RECIPES, Recipe, make_recipe
@@ -55,23 +56,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["RobustnessConfig", "RobustnessResult", "AttackOutcome", "attack_text", "measure_robustness",
            "QueryBudget"]
 
-for _info in [
-    MetricInfo("after_attack_accuracy", True, description="share of attacked examples still classified correctly"),
-    MetricInfo("attack_success_rate", False, description="share of attacked examples whose label the attack flipped"),
-    MetricInfo("mean_queries", True, 0.0, None, "mean model queries per attacked example"),
-    MetricInfo("median_queries", True, 0.0, None, "median model queries per attacked example"),
-    MetricInfo("words_changed", True, description="mean fraction of words changed by successful attacks"),
-    MetricInfo("transfer_rate", False,
-               description="share of adversarial texts found against one model that the other also misclassifies"),
-]:
-    register_metric(_info)
-
-
-class ProbaModel(Protocol):
-    labels: tuple[str, ...]
-    name: str
-
-    def predict_proba(self, records: Any) -> np.ndarray: ...
+# the base metric names (after_attack_accuracy, ...) are registered with their directions in _types.py
 
 
 @dataclass(frozen=True)
