@@ -96,7 +96,7 @@ def build_truncated(parent_dir: str, out: Path, keep: int, epochs: float, seed: 
     tok = AutoTokenizer.from_pretrained(parent_dir)
     small = truncate_layers(AutoModelForSequenceClassification.from_pretrained(parent_dir), keep)
     train = load_sst2("train")
-    fine_tune(small, tok, list(train["sentence"]), list(train["label"]), epochs=epochs, lr=5e-5,
+    fine_tune(small, tok, list(train["sentence"]), list(train["label"]), epochs=epochs, lr=1e-4,
               batch_size=32, seed=seed + 1, progress=True)
     small.save_pretrained(out)
     tok.save_pretrained(out)
@@ -198,7 +198,7 @@ def promote_through_gate(work: Path, versions: dict[str, str], alias: str) -> di
                 after = dict(client.get_registered_model(MODEL_NAME).aliases)
                 if before != after:
                     raise RuntimeError(f"a refused promotion changed the registry: {before} -> {after}") from exc
-                out[label] = {"promoted": False, "server": f"{exc.error_code}: {exc.message}",
+                out[label] = {"promoted": False, "server": exc.message,
                               "reasons": list(decision.verdict_reasons) or list(decision.reasons)}
     return out
 
@@ -254,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     parent_dir = step(state, "parent_dir", "fine-tune MiniLM-L6 on SST-2 (the parent)",
                       lambda: build_parent(work / "models" / "parent", args.epochs, args.seed))
     trunc_dir = step(state, "truncated_dir", "truncate the parent to 3 layers and fine-tune briefly",
-                     lambda: build_truncated(parent_dir, work / "models" / "truncated-3l", 3, 0.5, args.seed))
+                     lambda: build_truncated(parent_dir, work / "models" / "truncated-3l", 3, 1.0, args.seed))
     onnx = step(state, "onnx", "export the parent to ONNX and quantize it to int8 (ONNX Runtime)",
                 lambda: build_onnx(parent_dir, work / "models" / "onnx"))
 

@@ -15,7 +15,7 @@ import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -454,7 +454,3 @@ def _run_robustness(parent: Any, candidate: Any, records: pd.DataFrame, kind: st
         return None
     return measure_robustness(parent, candidate, records, y, config=config)
 
-
-def with_sections(report: TrustReport, **sections: Any) -> TrustReport:
-    """A copy of ``report`` with extra serialised sections (used by integrations)."""
-    return replace(report, sections={**report.sections, **sections})

@@ -158,7 +158,9 @@ def evaluate_and_log(
             js_base=cfg.js_base, n_bins_equal_width=cfg.n_bins_equal_width, n_bins_equal_mass=cfg.n_bins_equal_mass,
             min_bin_count=cfg.min_bin_count, n_resamples=cfg.n_resamples, confidence=cfg.confidence,
             random_state=cfg.random_state, alignment=cfg.alignment_config(), robustness=cfg.robustness_config(),
-            parent_kwargs=cfg.parent_kwargs, candidate_kwargs=cfg.candidate_kwargs,
+            parent_kwargs={"name": parent_uri, **cfg.parent_kwargs},
+            candidate_kwargs=({"name": f"models:/{registered[0]}/{registered[1]}"} if registered else {})
+            | cfg.candidate_kwargs,
         )
         verdict = policy.judge(report)
         metrics, artifacts = log_evaluation(client, run_id, report, verdict, policy, parent_uri=parent_uri,

@@ -100,9 +100,15 @@ def log_evaluation(client: Any, run_id: str, report: Any, verdict: Any, policy: 
              "candidate": tags.get("trusteq.candidate")}, indent=2))
         (out / "report.json").write_text(report.to_json())
         (out / "policy.json").write_text(json.dumps(policy.to_dict(), indent=2))
+        names = [Path(p).name for p in files.values()] + ["verdict.json", "report.json", "policy.json"]
+        for section in ("alignment", "robustness"):  # each section's view also as its own page
+            result = getattr(report, section)()
+            if result is not None:
+                (out / f"{section}.html").write_text(_standalone_page(section, result.html()))
+                names.append(f"{section}.html")
         client.log_artifacts(run_id, str(out), ARTIFACT_DIR)
-        for name in [*map(lambda p: Path(p).name, files.values()), "verdict.json", "report.json", "policy.json"]:
-            artifacts[Path(name).stem] = f"{ARTIFACT_DIR}/{name}"
+        for name in names:
+            artifacts[name] = f"{ARTIFACT_DIR}/{name}"
 
     tables = {"disagreements": disagreement_frame(report, max_rows=max_disagreements)}
     for section in ("alignment", "robustness"):
@@ -114,6 +120,17 @@ def log_evaluation(client: Any, run_id: str, report: Any, verdict: Any, policy: 
             client.log_table(run_id, _table_safe(frame), f"{ARTIFACT_DIR}/{name}.json")
             artifacts[f"{name}_table"] = f"{ARTIFACT_DIR}/{name}.json"
     return metrics, artifacts
+
+
+def _standalone_page(section: str, body: str) -> str:
+    """A section's HTML as a page of its own (it may already be a whole document)."""
+    if body.lstrip().lower().startswith(("<!doctype", "<html")):
+        return body
+    import html
+
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>trusteq {html.escape(section)}</title>"
+            "<style>body{font-family:system-ui,sans-serif;margin:1.5em;max-width:1200px}</style></head>"
+            f"<body>{body}</body></html>")
 
 
 def _table_safe(frame: Any) -> Any:
