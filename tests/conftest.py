@@ -59,3 +59,18 @@ def tfidf_pair(sst2_small):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _isolate_mlflow_globals():
+    """Each test module starts from the same MLflow tracking/registry URIs and active experiment."""
+    import mlflow
+    from mlflow.tracking import fluent
+
+    saved = (mlflow.get_tracking_uri(), mlflow.get_registry_uri(), fluent._active_experiment_id)
+    yield
+    while mlflow.active_run() is not None:
+        mlflow.end_run()
+    mlflow.set_tracking_uri(saved[0])
+    mlflow.set_registry_uri(saved[1])
+    fluent._active_experiment_id = saved[2]

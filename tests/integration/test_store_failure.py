@@ -28,8 +28,11 @@ def test_store_dies_midway(tmp_path, tfidf_pair, sst2_small, monkeypatch):
     parent, _ = tfidf_pair
     _, dev = sst2_small
     workdir = tmp_path / "store"
+    previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
     with gate_server(workdir, env={"TRUSTEQ_SIGNING_KEY": KEY}) as server:
         mlflow.set_tracking_uri(server.url)
+        mlflow.set_registry_uri(server.url)
+        mlflow.set_experiment("store-failure")  # not an experiment id left behind by another module
         client = MlflowClient(tracking_uri=server.url, registry_uri=server.url)
         with mlflow.start_run() as run:
             for _ in range(2):
@@ -59,3 +62,5 @@ def test_store_dies_midway(tmp_path, tfidf_pair, sst2_small, monkeypatch):
         assert tags.get("trusteq.verdict") != "pass" and "trusteq.signature" not in tags
         assert not verify_verdict(client, "dies", "2").ok
         assert np.all([not k.startswith("trusteq.") or k == "trusteq.parent" for k in tags])
+    mlflow.set_tracking_uri(previous[0])
+    mlflow.set_registry_uri(previous[1])
