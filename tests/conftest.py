@@ -67,10 +67,16 @@ def _isolate_mlflow_globals():
     import mlflow
     from mlflow.tracking import fluent
 
-    saved = (mlflow.get_tracking_uri(), mlflow.get_registry_uri(), fluent._active_experiment_id)
+    saved = (mlflow.get_tracking_uri(), mlflow.get_registry_uri(), fluent._active_experiment_id,
+             os.environ.get("MLFLOW_EXPERIMENT_ID"))
     yield
     while mlflow.active_run() is not None:
         mlflow.end_run()
     mlflow.set_tracking_uri(saved[0])
     mlflow.set_registry_uri(saved[1])
     fluent._active_experiment_id = saved[2]
+    # mlflow.set_experiment() also exports MLFLOW_EXPERIMENT_ID, which would follow us to another store
+    if saved[3] is None:
+        os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
+    else:
+        os.environ["MLFLOW_EXPERIMENT_ID"] = saved[3]
