@@ -47,7 +47,7 @@ import pandas as pd
 from .._errors import InvalidInputError, LabelMismatchError, ModelAdapterError
 from .._types import Estimate
 from ..adapters._base import ProbaModel
-from ..metrics.bootstrap import mean_ci
+from ..metrics.bootstrap import bootstrap_ci, mean_ci
 from ._words import highlight_diff, tokenize
 from .recipes import RECIPES, Recipe, make_recipe
 
@@ -253,24 +253,6 @@ def attack_text(model: ProbaModel, record: pd.Series, label: int, *, recipe: Rec
             changed += 1
     return AttackOutcome(status, text, current.text(), budget.used, changed / n_words if n_words else 0.0,
                          n_words, before, tuple(float(x) for x in cur_p))
-
-
-def _median_ci(values: np.ndarray, *, n_resamples: int = 1000, confidence: float = 0.95,
-               random_state: int = 0) -> Estimate:
-    """Median with a percentile-bootstrap interval (same scheme as ``mean_ci``)."""
-    v = np.asarray(values, dtype=np.float64)
-    v = v[~np.isnan(v)]
-    if v.size == 0:
-        return Estimate(float("nan"), None, None, confidence)
-    point = float(np.median(v))
-    if v.size < 2:
-        return Estimate(point, None, None, confidence)
-    rng = np.random.default_rng(random_state)
-    idx = rng.integers(0, v.size, size=(n_resamples, v.size))
-    meds = np.median(v[idx], axis=1)
-    alpha = (1.0 - confidence) / 2.0
-    lo, hi = np.quantile(meds, [alpha, 1.0 - alpha])
-    return Estimate(point, float(lo), float(hi), confidence)
 
 
 @dataclass(frozen=True)
@@ -542,7 +524,8 @@ def measure_robustness(parent: ProbaModel, candidate: ProbaModel, records: pd.Da
             }
             for m, v in per[role].items():
                 metrics[f"{name}/{role}/{m}"] = mean_ci(v, random_state=seed)
-            metrics[f"{name}/{role}/median_queries"] = _median_ci(per[role]["mean_queries"], random_state=seed)
+            metrics[f"{name}/{role}/median_queries"] = bootstrap_ci(per[role]["mean_queries"], statistic="median",
+                                                                        random_state=seed)
         for m in ("after_attack_accuracy", "attack_success_rate", "mean_queries"):
             metrics[f"{name}/diff/{m}"] = mean_ci(per["candidate"][m] - per["parent"][m], random_state=seed)
         metrics[f"{name}/transfer_rate"] = mean_ci(transfer["parent"], random_state=seed)

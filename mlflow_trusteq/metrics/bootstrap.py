@@ -26,35 +26,50 @@ import numpy as np
 from .._errors import InvalidInputError
 from .._types import Estimate
 
-__all__ = ["mean_ci", "bootstrap_counts", "assign_groups", "percentile_interval"]
+__all__ = ["mean_ci", "bootstrap_ci", "bootstrap_counts", "assign_groups", "percentile_interval"]
 
 
 def mean_ci(values: np.ndarray, *, n_resamples: int = 1000, confidence: float = 0.95,
             random_state: int | np.random.Generator | None = 0) -> Estimate:
-    """Mean of per-example ``values`` with a percentile-bootstrap interval.
-
-    NaN entries (examples where the quantity is undefined) are dropped first. Returns an
-    ``Estimate`` whose bounds are ``None`` when fewer than two values remain.
+    """Mean of per-example ``values`` with a percentile-bootstrap interval (see :func:`bootstrap_ci`).
 
     >>> mean_ci(np.array([0.0, 1.0, 1.0, 1.0])).value
     0.75
     """
+    return bootstrap_ci(values, statistic="mean", n_resamples=n_resamples, confidence=confidence,
+                        random_state=random_state)
+
+
+def bootstrap_ci(values: np.ndarray, *, statistic: str = "mean", n_resamples: int = 1000,
+                 confidence: float = 0.95, random_state: int | np.random.Generator | None = 0) -> Estimate:
+    """``statistic`` (``"mean"`` or ``"median"``) of per-example ``values`` with a percentile bootstrap.
+
+    NaN entries (examples where the quantity is undefined) are dropped first. Returns an
+    ``Estimate`` whose bounds are ``None`` when fewer than two values remain.
+
+    >>> bootstrap_ci(np.array([1.0, 2.0, 9.0]), statistic="median").value
+    2.0
+    """
+    reducers = {"mean": np.mean, "median": np.median}
+    if statistic not in reducers:
+        raise InvalidInputError(f"Expected `statistic` 'mean' or 'median', got {statistic!r}")
     if n_resamples < 1:
         raise InvalidInputError(f"Expected `n_resamples` >= 1, got {n_resamples}")
     if not 0.0 < confidence < 1.0:
         raise InvalidInputError(f"Expected 0 < `confidence` < 1, got {confidence}")
+    reduce = reducers[statistic]
     v = np.asarray(values, dtype=np.float64).ravel()
     v = v[~np.isnan(v)]
     if v.size == 0:
         return Estimate(float("nan"), None, None, confidence)
-    point = float(v.mean())
+    point = float(reduce(v))
     if v.size < 2:
         return Estimate(point, None, None, confidence)
     rng = np.random.default_rng(random_state)
     idx = rng.integers(0, v.size, size=(n_resamples, v.size))
-    means = v[idx].mean(axis=1)
+    replicates = reduce(v[idx], axis=1)
     alpha = (1.0 - confidence) / 2.0
-    lo, hi = np.quantile(means, [alpha, 1.0 - alpha])
+    lo, hi = np.quantile(replicates, [alpha, 1.0 - alpha])
     return Estimate(point, float(lo), float(hi), confidence)
 
 
