@@ -8,7 +8,6 @@ evaluation actually runs.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,12 +15,11 @@ from mlflow.models.evaluation.base import EvaluationResult, ModelEvaluator
 
 from .._errors import InvalidInputError, TrustEqError
 from .config import TrustEqConfig
+from .registry import clear_verdict, get_parent, record_verdict, resolve_models_uri
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["TrustEqEvaluator", "EvaluationOutcome", "evaluate_and_log", "resolve_registered_version"]
-
-_MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>\d+)|@(?P<alias>[^/]+))/?$")
 
 
 @dataclass(frozen=True)
@@ -38,28 +36,16 @@ class EvaluationOutcome:
     version_tags: dict[str, str]
 
 
-def parse_models_uri(uri: str, client: Any) -> tuple[str, str] | None:
-    """``models:/name/3`` or ``models:/name@alias`` -> (name, version); other URIs -> None."""
-    m = _MODELS_URI.match(uri)
-    if not m:
-        return None
-    name = m.group("name")
-    if m.group("version"):
-        return name, m.group("version")
-    mv = client.get_model_version_by_alias(name, m.group("alias"))
-    return name, str(mv.version)
-
-
 def resolve_registered_version(model: Any, client: Any, hint: str | None = None) -> tuple[str, str] | None:
     """The (name, version) of a registered candidate, from a URI ``hint`` or the loaded model's id."""
     if hint:
-        found = parse_models_uri(hint, client)
+        found = resolve_models_uri(client, hint)
         if found is None:
             raise InvalidInputError(f"`candidate` must be a models:/ URI of a registered version, got {hint!r}")
         client.get_model_version(*found)  # raises a clear MlflowException when it does not exist
         return found
     if isinstance(model, str):
-        return parse_models_uri(model, client)
+        return resolve_models_uri(client, model)
     model_id = getattr(model, "model_id", None)
     run_id = getattr(getattr(model, "metadata", None), "run_id", None)
     if not model_id or not run_id:
@@ -77,8 +63,6 @@ def resolve_registered_version(model: Any, client: Any, hint: str | None = None)
 
 
 def _resolve_parent(cfg: TrustEqConfig, candidate: tuple[str, str] | None, client: Any) -> str:
-    from .registry import get_parent
-
     parent = cfg.parent
     if parent in (None, "lineage"):
         if candidate is None:
@@ -91,7 +75,7 @@ def _resolve_parent(cfg: TrustEqConfig, candidate: tuple[str, str] | None, clien
                 f"no parent: model version {candidate[0]}/{candidate[1]} has no trusteq.parent lineage tag; "
                 "record it with mlflow_trusteq.integration.registry.set_parent(...) or pass `parent=`")
     assert parent is not None
-    parsed = parse_models_uri(parent, client)
+    parsed = resolve_models_uri(client, parent)
     if parsed is not None:
         client.get_model_version(*parsed)  # a missing version fails here, with MLflow's message
         if candidate is not None and parsed == candidate:
@@ -100,13 +84,6 @@ def _resolve_parent(cfg: TrustEqConfig, candidate: tuple[str, str] | None, clien
                 "a model cannot be judged against itself")
         return f"models:/{parsed[0]}/{parsed[1]}"
     return parent
-
-
-def _clear_verdict(client: Any, candidate: tuple[str, str]) -> None:
-    """Remove an earlier verdict before judging again, so a failure never leaves an old pass behind."""
-    from .registry import clear_verdict
-
-    clear_verdict(client, *candidate)
 
 
 def evaluate_and_log(
@@ -139,7 +116,8 @@ def evaluate_and_log(
     registered = resolve_registered_version(candidate, client, cfg.candidate)
     parent_uri = _resolve_parent(cfg, registered, client)
     if registered is not None and cfg.record_verdict:
-        _clear_verdict(client, registered)
+        # an earlier verdict goes first, so a failure below never leaves an old pass behind
+        clear_verdict(client, *registered)
 
     own_run = False
     if run_id is None:
@@ -187,7 +165,6 @@ def evaluate_and_log(
 def _record(client: Any, registered: tuple[str, str], verdict: Any, run_id: str, parent_uri: str,
             report: Any, policy: Any) -> dict[str, str]:
     from .._errors import VerdictError
-    from .registry import record_verdict
 
     try:
         return record_verdict(client, registered[0], registered[1], verdict=verdict.label, run_id=run_id,

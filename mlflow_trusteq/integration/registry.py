@@ -70,7 +70,7 @@ def _check_name_version(name: Any, version: Any) -> tuple[str, str]:
     return name, str(int(v))
 
 
-def _resolve_models_uri(client: Any, uri: str) -> tuple[str, str] | None:
+def resolve_models_uri(client: Any, uri: str) -> tuple[str, str] | None:
     """``models:/name/3`` or ``models:/name@alias`` -> (name, version); None for other URIs."""
     if not uri.startswith("models:/"):
         return None
@@ -102,7 +102,7 @@ def set_parent(client: Any, name: str, version: str | int, parent_uri: str) -> N
     if not isinstance(parent_uri, str) or not parent_uri.strip():
         raise InvalidInputError(f"Expected a parent model URI, got {parent_uri!r}")
     parent_uri = parent_uri.strip()
-    if _resolve_models_uri(client, parent_uri) == (name, version):
+    if resolve_models_uri(client, parent_uri) == (name, version):
         raise InvalidInputError(
             f"The candidate models:/{name}/{version} names itself as its parent ({parent_uri!r}); "
             "a model cannot be judged against itself.")
@@ -170,7 +170,7 @@ def record_verdict(
             raise InvalidInputError(f"Expected `{label}` as a string, got {value!r}")
     if isinstance(reasons, str) or not all(isinstance(r, str) for r in reasons):
         raise InvalidInputError(f"Expected `reasons` as a list of strings, got {reasons!r}")
-    if _resolve_models_uri(client, parent_uri) == (name, version):
+    if resolve_models_uri(client, parent_uri) == (name, version):
         raise InvalidInputError(f"The candidate models:/{name}/{version} names itself as its parent ({parent_uri!r})")
     keyring = keyring or load_keyring()
     mv = client.get_model_version(name, version)
