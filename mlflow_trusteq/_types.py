@@ -21,8 +21,11 @@ When logged to MLflow every key gets the ``trusteq/`` namespace.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 __all__ = ["Estimate", "MetricInfo", "METRIC_INFO", "register_metric", "metric_info"]
 
@@ -117,3 +120,23 @@ for _info in [
                description="share of adversarial texts found against one model that the other also misclassifies"),
 ]:
     register_metric(_info)
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Recursively turn objects with ``to_dict``, numpy scalars and arrays into JSON types.
+
+    Non-finite floats become ``None`` (JSON has no NaN or infinity).
+    """
+    if hasattr(obj, "to_dict") and callable(obj.to_dict):
+        return to_jsonable(obj.to_dict())
+    if isinstance(obj, Mapping):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return to_jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ._errors import InvalidInputError
-from ._types import Estimate
+from ._types import Estimate, to_jsonable
 
 logger = logging.getLogger(__name__)
 
@@ -86,12 +86,12 @@ class TrustReport:
             "feature_columns": list(self.feature_columns),
             "parent_name": self.parent_name,
             "candidate_name": self.candidate_name,
-            "settings": _jsonable(self.settings),
+            "settings": to_jsonable(self.settings),
             "skipped": dict(self.skipped),
             "flip_matrix": [[int(x) for x in row] for row in self.flip_matrix],
             "per_class_loyalty": [_float_or_none(x) for x in self.per_class_loyalty],
-            "reliability": _jsonable(self.reliability),
-            "sections": _jsonable(self.sections),
+            "reliability": to_jsonable(self.reliability),
+            "sections": to_jsonable(self.sections),
             "data_digest": self.data_digest,
             "created_at": self.created_at,
         }
@@ -147,23 +147,6 @@ class TrustReport:
 def _float_or_none(x: Any) -> float | None:
     x = float(x)
     return None if np.isnan(x) else x
-
-
-def _jsonable(obj: Any) -> Any:
-    """Recursively turn dataclasses with ``to_dict``, numpy scalars and arrays into JSON types."""
-    if hasattr(obj, "to_dict") and callable(obj.to_dict):
-        return _jsonable(obj.to_dict())
-    if isinstance(obj, Mapping):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not np.isfinite(obj):
-        return None
-    return obj
 
 
 def data_digest(frame: pd.DataFrame) -> str:
@@ -423,7 +406,7 @@ def compare(
         skipped=skipped,
         flip_matrix=[[int(x) for x in row] for row in np.asarray(summary.flip_matrix)],
         per_class_loyalty=[float(x) for x in summary.per_class_loyalty],
-        reliability=_jsonable(summary.reliability),
+        reliability=to_jsonable(summary.reliability),
         sections=sections,
         data_digest=data_digest(pd.concat([records, frame[[target_col]].reset_index(drop=True)], axis=1)
                                 if target_col else records),

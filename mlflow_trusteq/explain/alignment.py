@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from .._errors import InvalidInputError
-from .._types import Estimate
+from .._types import Estimate, to_jsonable
 from ..metrics.bootstrap import mean_ci
 from ._features import text_features
 from .agreement import agreement
@@ -243,7 +243,7 @@ class AlignmentResult:
     # ---- serialisation -------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         return {"methods": list(self.methods), "labels": list(self.labels),
-                "examples": [_jsonable(e) for e in self.examples], "settings": _jsonable(self.settings),
+                "examples": [to_jsonable(e) for e in self.examples], "settings": to_jsonable(self.settings),
                 "n_evaluations": dict(self.n_evaluations),
                 "estimates": {k: v.to_dict() for k, v in self.estimates().items()}}
 
@@ -265,20 +265,6 @@ def _fmt_est(e: Estimate) -> str:
     if e.lower is None or e.upper is None:
         return f"{e.value:.3f}"
     return f"{e.value:.3f} [{e.lower:.3f}, {e.upper:.3f}]"
-
-
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return [_jsonable(v) for v in x.tolist()]
-    if isinstance(x, (np.integer,)):
-        return int(x)
-    if isinstance(x, (float, np.floating)):
-        return None if math.isnan(float(x)) else float(x)
-    return x
 
 
 # ---- scoring ---------------------------------------------------------------------------------------

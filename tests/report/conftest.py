@@ -52,13 +52,13 @@ def _make_report(P, Q, y=None, *, labels=None, records=None, parent_name="bert-b
                 "n_resamples": n_resamples, "confidence": 0.95, "random_state": 0, "chunk_size": 65536,
                 "targets_column": "label" if y is not None else None, "label_order": list(labels),
                 "candidate_label_permutation": list(range(k)), "metrics": dict(s.settings)}
-    from mlflow_trusteq.compare import _jsonable
+    from mlflow_trusteq._types import to_jsonable
 
     return TrustReport(
         metrics=metrics, labels=labels, n_examples=n, has_targets=y is not None, kind="text",
         feature_columns=tuple(records.columns), parent_name=parent_name, candidate_name=candidate_name,
         settings=settings, skipped=skipped, flip_matrix=s.flip_matrix,
-        per_class_loyalty=list(s.per_class_loyalty), reliability=_jsonable(s.reliability),
+        per_class_loyalty=list(s.per_class_loyalty), reliability=to_jsonable(s.reliability),
         data_digest="ab" * 32, created_at="2026-11-23T12:00:00+00:00",
         predictions=Predictions(P, Q, None if y is None else np.asarray(y), records))
 
