@@ -183,7 +183,8 @@ def _as_frame(data: Any) -> pd.DataFrame:
 
 
 def _split_data(frame: pd.DataFrame, targets: Any, feature_columns: Sequence[str] | None
-                ) -> tuple[pd.DataFrame, np.ndarray | None, str | None]:
+                ) -> tuple[pd.DataFrame, str, np.ndarray | None, str | None]:
+    """(feature records, their kind, raw gold labels or None, the targets column or None), validated."""
     if len(frame) == 0:
         raise InvalidInputError("`data` is empty: there is nothing to compare")
     target_col: str | None = None
@@ -207,17 +208,19 @@ def _split_data(frame: pd.DataFrame, targets: Any, feature_columns: Sequence[str
     if not feature_columns:
         raise InvalidInputError("no feature columns left once the targets column is removed")
     records = frame[list(feature_columns)].reset_index(drop=True)
-    if infer_kind(records) != "tabular":
+    kind = infer_kind(records)
+    if kind != "tabular":
         for c in records.columns:
             bad = records[c].map(lambda v: not isinstance(v, str))
             if bad.any():
                 first = int(np.flatnonzero(bad.to_numpy())[0])
                 raise InvalidInputError(
                     f"text column {c!r} has a missing or non-text value at row {first}: {records[c].iloc[first]!r}")
-    if y_raw is not None and pd.isna(pd.Series(y_raw)).any():
-        first = int(np.flatnonzero(pd.isna(pd.Series(y_raw)).to_numpy())[0])
-        raise InvalidInputError(f"gold label missing (NaN) at row {first}")
-    return records, y_raw, target_col
+    if y_raw is not None:
+        missing = np.flatnonzero(pd.isna(pd.Series(y_raw)).to_numpy())
+        if missing.size:
+            raise InvalidInputError(f"gold label missing (NaN) at row {int(missing[0])}")
+    return records, kind, y_raw, target_col
 
 
 def _score_both(parent: Any, candidate: Any, records: pd.DataFrame, chunk_size: int
@@ -311,8 +314,7 @@ def compare(
     if chunk_size < 1:
         raise InvalidInputError(f"Expected `chunk_size` >= 1, got {chunk_size}")
     frame = _as_frame(data)
-    records, y_raw, target_col = _split_data(frame, targets, feature_columns)
-    kind = infer_kind(records)
+    records, kind, y_raw, target_col = _split_data(frame, targets, feature_columns)
     parent_model = as_proba_model(parent, **dict(parent_kwargs or {}))
     candidate_model = as_proba_model(candidate, **dict(candidate_kwargs or {}))
     perm = align_labels(parent_model.labels, candidate_model.labels)
