@@ -45,7 +45,7 @@ def group_of(name: str) -> str:
     if head in ("alignment", "robustness"):
         return head
     base = name.rsplit("/", 1)[-1]
-    if base in ("label_loyalty", "probability_loyalty") or base.endswith("flip_rate") or head == "loyalty_class":
+    if base in ("label_loyalty", "probability_loyalty") or base.endswith("flip_rate"):
         return "fidelity"
     if base == "accuracy":
         return "accuracy"

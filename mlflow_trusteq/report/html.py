@@ -308,7 +308,7 @@ def _metrics_table(report: Any, verdict: Any) -> str:
 
 
 def _per_class_rows(report: Any) -> list[str]:
-    if any(k.startswith("loyalty_class/") for k in report.metrics) or not report.per_class_loyalty:
+    if not report.per_class_loyalty:
         return []
     rows = []
     for lab, v in zip(report.labels, report.per_class_loyalty):
