@@ -6,6 +6,9 @@ Every error a user can cause derives from :class:`TrustEqError`; the input error
 
 from __future__ import annotations
 
+import importlib
+from types import ModuleType
+
 __all__ = [
     "TrustEqError",
     "InvalidInputError",
@@ -14,6 +17,7 @@ __all__ = [
     "PolicyError",
     "VerdictError",
     "MissingDependencyError",
+    "require",
 ]
 
 
@@ -43,3 +47,14 @@ class VerdictError(TrustEqError):
 
 class MissingDependencyError(TrustEqError, ImportError):
     """An optional dependency (torch, transformers, onnxruntime, shap, a word list...) is missing."""
+
+
+def require(module: str, message: str) -> ModuleType:
+    """Import an optional dependency, or raise :class:`MissingDependencyError` with ``message``.
+
+    ``message`` says what needs it and how to install it.
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingDependencyError(message) from exc

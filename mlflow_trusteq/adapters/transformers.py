@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 
-from .._errors import MissingDependencyError, ModelAdapterError
+from .._errors import ModelAdapterError, require
 from ._base import BaseAdapter, iter_token_budget_batches
 
 logger = logging.getLogger(__name__)
@@ -22,13 +22,8 @@ _TEXT_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 def _torch() -> Any:
-    try:
-        import torch
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise MissingDependencyError(
-            "torch is needed for transformers models: pip install torch==2.13.0 (the CPU build), "
-            "then pip install 'mlflow-trusteq[transformers]'") from exc
-    return torch
+    return require("torch", "torch is needed for transformers models: pip install torch==2.13.0 (the CPU build), "
+                            "then pip install 'mlflow-trusteq[transformers]'")
 
 
 def is_transformers_model(obj: Any) -> bool:
