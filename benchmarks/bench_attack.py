@@ -21,11 +21,14 @@ import argparse
 import json
 import os
 import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))  # trusteq_training
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -48,7 +51,7 @@ def build_models(kind: str, seed: int, workdir: Path):
 
     from mlflow_trusteq.adapters import as_proba_model
     from mlflow_trusteq.datasets import load_sst2
-    from mlflow_trusteq.recipes import export_onnx, fine_tune, minilm_path, quantize_int8, tiny_bert_classifier
+    from trusteq_training import export_onnx, fine_tune, minilm_path, quantize_int8, tiny_bert_classifier
 
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     train = load_sst2("train")

@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from .recipes import RECIPES, CharSwapRecipe, Recipe, WordSwapRecipe, make_recipe
+from ._swap_recipes import RECIPES, CharSwapRecipe, Recipe, WordSwapRecipe, make_recipe
 from .runner import (
     AttackOutcome,
     QueryBudget,

@@ -7,7 +7,7 @@ import string
 
 import numpy as np
 
-__all__ = ["STOP_WORDS", "Tokens", "tokenize", "char_candidates", "highlight_diff"]
+__all__ = ["STOP_WORDS", "Tokens", "tokenize", "char_candidates"]
 
 # A small English stop-word list (function words, auxiliaries, pronouns, negation kept out on
 # purpose: "not"/"no"/"never" carry sentiment and TextFooler attacks them too).
@@ -110,21 +110,3 @@ def char_candidates(word: str, rng: np.random.Generator, *, per_operation: int =
         i = int(rng.integers(0, n + 1))
         add(word[:i] + letters[int(rng.integers(0, 26))] + word[i:])
     return out
-
-
-def highlight_diff(original: str, perturbed: str) -> tuple[str, str]:
-    """HTML of both texts with the words that differ wrapped in ``<mark>`` (escaped otherwise)."""
-    import html
-
-    a, b = tokenize(original).tokens, tokenize(perturbed).tokens
-    if len(a) != len(b):
-        return html.escape(original), html.escape(perturbed)
-    ha, hb = [], []
-    for x, y in zip(a, b):
-        if x != y:
-            ha.append(f"<mark class=\"orig\">{html.escape(x)}</mark>")
-            hb.append(f"<mark class=\"pert\">{html.escape(y)}</mark>")
-        else:
-            ha.append(html.escape(x))
-            hb.append(html.escape(y))
-    return "".join(ha), "".join(hb)

@@ -34,7 +34,6 @@ intervals are percentile bootstraps over examples, :func:`~mlflow_trusteq.metric
 
 from __future__ import annotations
 
-import html as _html
 import logging
 import math
 from collections.abc import Sequence
@@ -45,11 +44,12 @@ import numpy as np
 import pandas as pd
 
 from .._errors import InvalidInputError, LabelMismatchError, ModelAdapterError
-from .._types import Estimate
+from .._types import Estimate, to_jsonable
 from ..adapters._base import ProbaModel
+from ..adapters.labels import encode_targets
 from ..metrics.bootstrap import bootstrap_ci, mean_ci
-from ._words import highlight_diff, tokenize
-from .recipes import RECIPES, Recipe, make_recipe
+from ._words import Tokens, tokenize
+from ._swap_recipes import RECIPES, Recipe, make_recipe
 
 logger = logging.getLogger(__name__)
 
@@ -189,7 +189,7 @@ def attack_text(model: ProbaModel, record: pd.Series, label: int, *, recipe: Rec
     label : int
         Index of the gold label in ``model.labels``.
     recipe : Recipe or str
-        ``"word"``, ``"char"`` or a :class:`~mlflow_trusteq.attack.recipes.Recipe`.
+        ``"word"``, ``"char"`` or a :class:`~mlflow_trusteq.attack.Recipe`.
     attack_field : str, optional
         Column to perturb; the last one when None. The other columns are never changed.
     example_key : int
@@ -197,16 +197,7 @@ def attack_text(model: ProbaModel, record: pd.Series, label: int, *, recipe: Rec
     """
     if isinstance(recipe, str):
         recipe = make_recipe(recipe, random_state=random_state)
-    if not isinstance(record, pd.Series):
-        raise InvalidInputError(
-            f"Expected `record` to be a pandas Series of feature columns, got {type(record).__name__}")
-    field_name = attack_field if attack_field is not None else record.index[-1]
-    if field_name not in record.index:
-        raise InvalidInputError(
-            f"attack field {field_name!r} is not a column of the record; columns: {list(record.index)}")
-    text = record[field_name]
-    if not isinstance(text, str):
-        raise InvalidInputError(f"attack field {field_name!r} must hold text, got {type(text).__name__}: {text!r}")
+    field_name, text = _attacked_text(record, attack_field)
     budget = QueryBudget(model, query_budget)
     toks = tokenize(text)
     n_words = len(toks.words)
@@ -225,11 +216,41 @@ def attack_text(model: ProbaModel, record: pd.Series, label: int, *, recipe: Rec
     ranked = eligible[: len(proba) - 1]
     importance = p0[label] - proba[1:, label]
     order = [ranked[j] for j in np.argsort(-importance, kind="stable")]
+    swap = _greedy_swap(budget, record, field_name, label, toks, p0, order, cands, max_changes)
+    return AttackOutcome(swap.status, text, swap.tokens.text(), budget.used,
+                         swap.changed / n_words if n_words else 0.0, n_words, before,
+                         tuple(float(x) for x in swap.proba))
 
-    current = toks
-    cur_p = p0
-    changed = 0
-    status = "failed"
+
+def _attacked_text(record: pd.Series, attack_field: str | None) -> tuple[str, str]:
+    """The attacked column of ``record`` (default the last one) and its text."""
+    if not isinstance(record, pd.Series):
+        raise InvalidInputError(
+            f"Expected `record` to be a pandas Series of feature columns, got {type(record).__name__}")
+    field_name = attack_field if attack_field is not None else record.index[-1]
+    if field_name not in record.index:
+        raise InvalidInputError(
+            f"attack field {field_name!r} is not a column of the record; columns: {list(record.index)}")
+    text = record[field_name]
+    if not isinstance(text, str):
+        raise InvalidInputError(f"attack field {field_name!r} must hold text, got {type(text).__name__}: {text!r}")
+    return field_name, text
+
+
+@dataclass(frozen=True)
+class _Swap:
+    """Where the greedy search stopped: status, the current tokens, their probabilities, words changed."""
+
+    status: str
+    tokens: Tokens
+    proba: np.ndarray
+    changed: int
+
+
+def _greedy_swap(budget: QueryBudget, record: pd.Series, field_name: str, label: int, toks: Tokens,
+                 p0: np.ndarray, order: list[int], cands: dict[int, list[str]], max_changes: int) -> _Swap:
+    """Most important word first: keep the replacement that flips the label, or the one that lowers p_y most."""
+    current, cur_p, changed = toks, p0, 0
     for pos in order:
         if changed >= max_changes or budget.remaining <= 0:
             break
@@ -241,18 +262,13 @@ def attack_text(model: ProbaModel, record: pd.Series, label: int, *, recipe: Rec
         flipped = np.flatnonzero(np.argmax(proba, axis=1) != label)
         if flipped.size:
             best = int(flipped[np.argmin(py[flipped])])
-            current = current.with_word(pos, cands[pos][best])
-            cur_p = proba[best]
-            changed += 1
-            status = "success"
-            break
+            return _Swap("success", current.with_word(pos, cands[pos][best]), proba[best], changed + 1)
         best = int(np.argmin(py))
         if py[best] < cur_p[label]:
             current = current.with_word(pos, cands[pos][best])
             cur_p = proba[best]
             changed += 1
-    return AttackOutcome(status, text, current.text(), budget.used, changed / n_words if n_words else 0.0,
-                         n_words, before, tuple(float(x) for x in cur_p))
+    return _Swap("failed", current, cur_p, changed)
 
 
 @dataclass(frozen=True)
@@ -276,20 +292,7 @@ class RobustnessResult:
         return pd.DataFrame(list(self.rows))
 
     def to_dict(self) -> dict[str, Any]:
-        def clean(v: Any) -> Any:
-            if isinstance(v, float) and math.isnan(v):
-                return None
-            if isinstance(v, (np.integer,)):
-                return int(v)
-            if isinstance(v, (np.floating,)):
-                return clean(float(v))
-            if isinstance(v, (list, tuple)):
-                return [clean(x) for x in v]
-            if isinstance(v, dict):
-                return {k: clean(x) for k, x in v.items()}
-            return v
-
-        return {"settings": clean(self.settings), "rows": [clean(r) for r in self.rows],
+        return {"settings": to_jsonable(self.settings), "rows": [to_jsonable(r) for r in self.rows],
                 "metrics": {k: e.to_dict() for k, e in self.metrics.items()}}
 
     @classmethod
@@ -302,84 +305,13 @@ class RobustnessResult:
                    metrics={k: Estimate.from_dict(v) for k, v in d["metrics"].items()})
 
     def html(self, max_rows: int = 20) -> str:
-        """An HTML fragment for ``report.html``: the metrics and up to ``max_rows`` attacked examples per recipe."""
-        esc = _html.escape
-        s = {k: esc(str(self.settings.get(k))) for k in
-             ("n_attacked", "query_budget", "max_words_changed", "attack_field", "random_state")}
-        out = ['<section class="trusteq-robustness"><h2>Robustness</h2>',
-               f"<p>Same black-box attack on parent and candidate: {s['n_attacked']} examples that both classify "
-               f"correctly, query budget {s['query_budget']} per example and model, at most "
-               f"{s['max_words_changed']} of the words changed, field {s['attack_field']}, "
-               f"seed {s['random_state']}.</p>"]
+        """An HTML fragment: the metrics and up to ``max_rows`` attacked examples per recipe.
 
-        def fmt(e: Estimate | None) -> str:
-            if e is None or e.value is None or (isinstance(e.value, float) and math.isnan(e.value)):
-                return "–"
-            if e.lower is None:
-                return f"{e.value:.3g}"
-            return f"{e.value:.3g} [{e.lower:.3g}, {e.upper:.3g}]"
+        Rendered by :func:`mlflow_trusteq.report.robustness_fragment`.
+        """
+        from ..report._robustness import robustness_fragment
 
-        names = ["after_attack_accuracy", "attack_success_rate", "mean_queries", "median_queries", "words_changed"]
-        table = pd.DataFrame(list(self.rows))
-        for recipe in self.settings.get("recipes", []):
-            rs = self.settings.get("recipe_settings", {}).get(recipe, {})
-            out.append(f"<h3>{esc(recipe)}: {esc(str(rs.get('transformation', '')))}</h3>")
-            out.append(f"<p>Word source: {esc(str(rs.get('word_source', '')))}</p>")
-            out.append("<table><thead><tr><th>metric</th><th>parent</th><th>candidate</th><th>candidate − parent</th>"
-                       "</tr></thead><tbody>")
-            for m in names:
-                out.append(f"<tr><td>{m}</td><td>{fmt(self.metrics.get(f'{recipe}/parent/{m}'))}</td>"
-                           f"<td>{fmt(self.metrics.get(f'{recipe}/candidate/{m}'))}</td>"
-                           f"<td>{fmt(self.metrics.get(f'{recipe}/diff/{m}'))}</td></tr>")
-            out.append(f"<tr><td>own sample: accuracy</td><td>{fmt(self.metrics.get(f'{recipe}/own/parent/accuracy'))}"
-                       f"</td><td>{fmt(self.metrics.get(f'{recipe}/own/candidate/accuracy'))}</td><td></td></tr>")
-            out.append("<tr><td>own sample: after_attack_accuracy</td>"
-                       f"<td>{fmt(self.metrics.get(f'{recipe}/own/parent/after_attack_accuracy'))}</td>"
-                       f"<td>{fmt(self.metrics.get(f'{recipe}/own/candidate/after_attack_accuracy'))}</td>"
-                       f"<td>{fmt(self.metrics.get(f'{recipe}/own/diff/after_attack_accuracy'))}</td></tr>")
-            out.append(f"<tr><td>transfer_rate (parent → candidate)</td><td colspan=3>"
-                       f"{fmt(self.metrics.get(f'{recipe}/transfer_rate'))}</td></tr>")
-            out.append(f"<tr><td>transfer_rate (candidate → parent)</td><td colspan=3>"
-                       f"{fmt(self.metrics.get(f'{recipe}/reverse/transfer_rate'))}</td></tr></tbody></table>")
-            if table.empty:
-                continue
-            sub = table[table["recipe"] == recipe]
-            sub = sub[(sub["parent_status"] == "success") | (sub["candidate_status"] == "success")].head(max_rows)
-            if sub.empty:
-                continue
-            out.append('<table class="examples"><thead><tr><th>gold</th>'
-                       "<th>original → attacked against the parent</th><th>parent</th>"
-                       "<th>attacked against the candidate</th><th>candidate</th></tr></thead><tbody>")
-            for _, r in sub.iterrows():
-                o_p, a_p = highlight_diff(r["original"], r["parent_perturbed"])
-                _, a_c = highlight_diff(r["original"], r["candidate_perturbed"])
-                out.append(
-                    f"<tr><td>{esc(str(r['gold']))}</td><td>{o_p}<br>{a_p}</td>"
-                    f"<td>{esc(str(r['parent_pred_before']))} → {esc(str(r['parent_pred_after']))} "
-                    f"({r['parent_queries']} q)</td><td>{a_c}</td>"
-                    f"<td>{esc(str(r['candidate_pred_before']))} → {esc(str(r['candidate_pred_after']))} "
-                    f"({r['candidate_queries']} q)</td></tr>")
-            out.append("</tbody></table>")
-        out.append("</section>")
-        return "\n".join(out)
-
-
-def _label_indices(targets: np.ndarray, labels: tuple[str, ...]) -> np.ndarray:
-    t = np.asarray(targets)
-    if t.ndim != 1:
-        raise InvalidInputError(f"Expected 1-D `targets`, got shape {t.shape}")
-    names = [str(x) for x in t]
-    lookup = {str(lab): i for i, lab in enumerate(labels)}
-    if all(n in lookup for n in names):
-        return np.array([lookup[n] for n in names], dtype=np.int64)
-    if np.issubdtype(t.dtype, np.integer) or (t.dtype == object and all(isinstance(x, (int, np.integer)) for x in t)):
-        idx = t.astype(np.int64)
-        bad = idx[(idx < 0) | (idx >= len(labels))]
-        if bad.size == 0:
-            return idx
-        raise InvalidInputError(f"target {int(bad[0])!r} is not a label index of {labels!r}")
-    unknown = next(n for n in names if n not in lookup)
-    raise InvalidInputError(f"target {unknown!r} is not one of the models' labels {labels!r}")
+        return robustness_fragment(self, max_rows=max_rows)
 
 
 def measure_robustness(parent: ProbaModel, candidate: ProbaModel, records: pd.DataFrame, targets: np.ndarray, *,
@@ -409,8 +341,59 @@ def measure_robustness(parent: ProbaModel, candidate: ProbaModel, records: pd.Da
     MissingDependencyError
         The ``"word"`` recipe without a local WordNet (with the install command).
     """
-    from tqdm.auto import tqdm
+    job = _prepare(parent, candidate, records, targets, config)
+    # build recipes first: a missing WordNet fails before any model is queried
+    recipes = {name: make_recipe(name, random_state=config.random_state) for name in config.recipes}
+    sample = _draw_sample(job)
+    rows: list[dict[str, Any]] = []
+    metrics: dict[str, Estimate] = {}
+    skipped: dict[str, int] = {}
+    for name, recipe in recipes.items():
+        r_rows, r_metrics, r_skipped = _run_recipe(job, sample, name, recipe)
+        rows.extend(r_rows)
+        metrics.update(r_metrics)
+        skipped.update(r_skipped)
+    settings = _settings(job, recipes, sample, skipped)
+    return RobustnessResult(settings=settings, rows=tuple(rows), metrics=metrics)
 
+
+# ---- steps of measure_robustness -------------------------------------------------------------------
+_ROLES = ("parent", "candidate")
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What every attack of one call shares: the models by role, the data, the attacked field, the settings."""
+
+    models: dict[str, ProbaModel]
+    records: pd.DataFrame
+    y: np.ndarray
+    labels: tuple[str, ...]
+    field: str
+    config: RobustnessConfig
+
+    def attack(self, role: str, i: int, recipe: Recipe) -> AttackOutcome:
+        """Attack row ``i`` with the model of ``role``."""
+        c = self.config
+        return attack_text(self.models[role], self.records.iloc[i], int(self.y[i]), recipe=recipe,
+                           query_budget=c.query_budget, max_words_changed=c.max_words_changed,
+                           attack_field=self.field, example_key=int(i), random_state=c.random_state)
+
+
+@dataclass(frozen=True)
+class _Sample:
+    """The attacked rows: ``chosen`` (both models right), ``own_pool`` (the "own" view), clean predictions."""
+
+    chosen: np.ndarray
+    own_pool: np.ndarray
+    n_both: int
+    correct: dict[str, np.ndarray]
+    clean: dict[str, np.ndarray]
+
+
+def _prepare(parent: ProbaModel, candidate: ProbaModel, records: pd.DataFrame, targets: np.ndarray,
+             config: RobustnessConfig) -> _Job:
+    """Validate the arguments; the labels, the gold class indices and the attacked field."""
     if not isinstance(records, pd.DataFrame):
         raise InvalidInputError(
             f"Expected `records` to be a pandas DataFrame of text columns, got {type(records).__name__}")
@@ -420,7 +403,7 @@ def measure_robustness(parent: ProbaModel, candidate: ProbaModel, records: pd.Da
         raise LabelMismatchError(
             f"parent labels {tuple(parent.labels)!r} != candidate labels {tuple(candidate.labels)!r}")
     labels = tuple(parent.labels)
-    y = _label_indices(targets, labels)
+    y = encode_targets(targets, labels)
     if len(y) != len(records):
         raise InvalidInputError(f"`targets` has {len(y)} entries but `records` has {len(records)} rows")
     field_name = config.attack_field if config.attack_field is not None else records.columns[-1]
@@ -430,150 +413,201 @@ def measure_robustness(parent: ProbaModel, candidate: ProbaModel, records: pd.Da
     if not all(isinstance(x, str) for x in records[field_name]):
         bad = next(x for x in records[field_name] if not isinstance(x, str))
         raise InvalidInputError(f"attack field {field_name!r} must hold text; found {bad!r}")
-    # build recipes first: a missing WordNet fails before any model is queried
-    recipes = {name: make_recipe(name, random_state=config.random_state) for name in config.recipes}
+    return _Job({"parent": parent, "candidate": candidate}, records.reset_index(drop=True), y, labels,
+                field_name, config)
 
-    records = records.reset_index(drop=True)
-    p_clean = _checked_proba(parent, records)
-    q_clean = _checked_proba(candidate, records)
-    both = np.flatnonzero((p_clean.argmax(1) == y) & (q_clean.argmax(1) == y))
+
+def _draw_sample(job: _Job) -> _Sample:
+    """Score the clean records; one seeded permutation gives the main sample and the "own" sample.
+
+    The main sample is the permutation's first ``n_examples`` rows that both models get right; the
+    "own" sample its first ``n_examples`` rows, so its both-correct rows are all in the main sample.
+    """
+    config = job.config
+    clean = {role: _checked_proba(job.models[role], job.records) for role in _ROLES}
+    correct = {role: clean[role].argmax(1) == job.y for role in _ROLES}
+    both = np.flatnonzero(correct["parent"] & correct["candidate"])
     if both.size == 0:
         raise InvalidInputError("no example is classified correctly by both parent and candidate; nothing to attack")
-    # One seeded permutation of all rows: the main sample is its first n rows that both models get right;
-    # the "own" sample is its first n rows, so its both-correct rows are all in the main sample.
-    perm = np.random.default_rng(config.random_state).permutation(len(records))
-    both_mask = np.zeros(len(records), dtype=bool)
+    perm = np.random.default_rng(config.random_state).permutation(len(job.records))
+    both_mask = np.zeros(len(job.records), dtype=bool)
     both_mask[both] = True
     chosen = np.sort(perm[both_mask[perm]][: config.n_examples])
     own_pool = np.sort(perm[: config.n_examples]) if config.own_view else np.empty(0, dtype=np.int64)
-    correct = {"parent": p_clean.argmax(1) == y, "candidate": q_clean.argmax(1) == y}
-    clean = {"parent": p_clean, "candidate": q_clean}
     logger.info("robustness: attacking %d of %d examples that both models classify correctly", chosen.size, both.size)
+    return _Sample(chosen, own_pool, int(both.size), correct, clean)
 
-    rows: list[dict[str, Any]] = []
-    metrics: dict[str, Estimate] = {}
-    skipped: dict[str, int] = {}
-    seed = config.random_state
-    for name, recipe in recipes.items():
-        outcomes: dict[str, list[AttackOutcome]] = {}
-        for role, model in (("parent", parent), ("candidate", candidate)):
-            outs = []
-            for i in tqdm(chosen, desc=f"attack {name} / {role}", disable=not config.progress, leave=False):
-                outs.append(attack_text(model, records.iloc[i], int(y[i]), recipe=recipe,
-                                        query_budget=config.query_budget, max_words_changed=config.max_words_changed,
-                                        attack_field=field_name, example_key=int(i), random_state=seed))
-            outcomes[role] = outs
-            n_skip = sum(o.status == "skipped" for o in outs)
-            if n_skip:
-                logger.warning("robustness %s: %s misclassified %d sampled example(s) when scored alone (batch "
-                               "effects?); they count as not flipped", name, role, n_skip)
-            skipped[f"{name}/{role}"] = n_skip
-        # the "each its own correct" view: every row of the own sample that the model gets right is attacked
-        # (reusing the main attacks), a row it gets wrong counts as wrong; TextAttack's accuracy under attack.
-        own: dict[str, list[AttackOutcome]] = {}
-        for role, model in (("parent", parent), ("candidate", candidate)):
-            done = dict(zip(chosen.tolist(), outcomes[role]))
-            outs = []
-            for i in tqdm(own_pool, desc=f"attack {name} / {role} (own)", disable=not config.progress, leave=False):
-                text = records.iloc[i][field_name]
-                if int(i) in done:
-                    outs.append(done[int(i)])
-                elif not correct[role][i]:
-                    pb = tuple(float(x) for x in clean[role][i])
-                    outs.append(AttackOutcome("skipped", text, text, 0, 0.0, len(tokenize(text).words), pb, pb))
-                else:
-                    outs.append(attack_text(model, records.iloc[i], int(y[i]), recipe=recipe,
-                                            query_budget=config.query_budget,
-                                            max_words_changed=config.max_words_changed,
-                                            attack_field=field_name, example_key=int(i), random_state=seed))
-            own[role] = outs
-        if own_pool.size:
-            own_after = {}
-            for role in ("parent", "candidate"):
-                acc = correct[role][own_pool].astype(float)
-                own_after[role] = np.array([o.status == "failed" for o in own[role]], dtype=float)
-                metrics[f"{name}/own/{role}/accuracy"] = mean_ci(acc, random_state=seed)
-                metrics[f"{name}/own/{role}/after_attack_accuracy"] = mean_ci(own_after[role], random_state=seed)
-            metrics[f"{name}/own/diff/after_attack_accuracy"] = mean_ci(
-                own_after["candidate"] - own_after["parent"], random_state=seed)
-        # transfer: adversarial texts found against one model, scored by the other (outside the budgets)
-        transfer: dict[str, np.ndarray] = {}
-        transfer_p: dict[str, np.ndarray] = {}
-        for src, dst_model in (("parent", candidate), ("candidate", parent)):
-            hit = [j for j, o in enumerate(outcomes[src]) if o.status == "success"]
-            flags = np.full(chosen.size, np.nan)
-            tp = np.full((chosen.size, len(labels)), np.nan)
-            if hit:
-                frame = pd.concat([_frame(records.iloc[chosen[j]], field_name, [outcomes[src][j].perturbed])
-                                   for j in hit], ignore_index=True)
-                pr = _checked_proba(dst_model, frame)
-                tp[hit] = pr
-                flags[hit] = (pr.argmax(1) != y[chosen[hit]]).astype(float)
-            transfer[src] = flags
-            transfer_p[src] = tp
 
-        per: dict[str, dict[str, np.ndarray]] = {}
-        for role in ("parent", "candidate"):
-            outs = outcomes[role]
-            success = np.array([o.status == "success" for o in outs], dtype=float)
-            per[role] = {
-                "after_attack_accuracy": 1.0 - success,
-                "attack_success_rate": success,
-                "mean_queries": np.array([o.queries for o in outs], dtype=float),
-                "words_changed": np.array([o.words_changed if o.status == "success" else np.nan for o in outs]),
-            }
-            for m, v in per[role].items():
-                metrics[f"{name}/{role}/{m}"] = mean_ci(v, random_state=seed)
-            metrics[f"{name}/{role}/median_queries"] = bootstrap_ci(per[role]["mean_queries"], statistic="median",
-                                                                        random_state=seed)
-        for m in ("after_attack_accuracy", "attack_success_rate", "mean_queries"):
-            metrics[f"{name}/diff/{m}"] = mean_ci(per["candidate"][m] - per["parent"][m], random_state=seed)
-        metrics[f"{name}/transfer_rate"] = mean_ci(transfer["parent"], random_state=seed)
-        metrics[f"{name}/reverse/transfer_rate"] = mean_ci(transfer["candidate"], random_state=seed)
+def _run_recipe(job: _Job, sample: _Sample, name: str,
+                recipe: Recipe) -> tuple[list[dict[str, Any]], dict[str, Estimate], dict[str, int]]:
+    """One recipe: attack both models, the "own" view, transfer; the rows, the metrics, the skipped counts."""
+    outcomes = {role: _attack_sample(job, sample, name, role, recipe) for role in _ROLES}
+    skipped = {f"{name}/{role}": sum(o.status == "skipped" for o in outcomes[role]) for role in _ROLES}
+    own = {role: _attack_own(job, sample, outcomes[role], name, role, recipe) for role in _ROLES}
+    metrics = _own_metrics(sample, own, name, job.config.random_state)
+    transfer = {src: _transfer(job, sample.chosen, outcomes[src], dst)
+                for src, dst in (("parent", "candidate"), ("candidate", "parent"))}
+    metrics.update(_attack_metrics(outcomes, {src: flags for src, (flags, _) in transfer.items()}, name,
+                                   job.config.random_state))
+    rows = _rows(job, sample, name, outcomes, own, transfer["parent"][1])
+    return rows, metrics, skipped
 
-        chosen_set = set(chosen.tolist())
-        extra = [(j, int(i)) for j, i in enumerate(own_pool) if int(i) not in chosen_set]
-        for j, i in [(j, int(i)) for j, i in enumerate(chosen)] + [(-1 - j, i) for j, i in extra]:
-            pool = "both_correct" if j >= 0 else "own_only"
-            row: dict[str, Any] = {"recipe": name, "index": int(i), "pool": pool}
-            for c in records.columns:
-                if c != field_name:
-                    row[c] = records.iloc[i][c]
-            row["original"] = records.iloc[i][field_name]
-            row["gold"] = labels[y[i]]
-            for role in ("parent", "candidate"):
-                o = outcomes[role][j] if j >= 0 else own[role][-1 - j]
-                pb, pa = np.array(o.proba_before), np.array(o.proba_after)
-                row[f"{role}_perturbed"] = o.perturbed
-                row[f"{role}_status"] = o.status
-                row[f"{role}_pred_before"] = labels[int(pb.argmax())]
-                row[f"{role}_confidence_before"] = float(pb.max())
-                row[f"{role}_pred_after"] = labels[int(pa.argmax())]
-                row[f"{role}_confidence_after"] = float(pa.max())
-                row[f"{role}_queries"] = o.queries
-                row[f"{role}_words_changed"] = o.words_changed
-            tp = transfer_p["parent"][j] if j >= 0 else np.full(len(labels), np.nan)
-            row["candidate_on_parent_adversarial"] = None if np.isnan(tp).any() else labels[int(tp.argmax())]
-            rows.append(row)
 
-    settings: dict[str, Any] = {
+def _attack_sample(job: _Job, sample: _Sample, name: str, role: str, recipe: Recipe) -> list[AttackOutcome]:
+    """Attack every row of the main sample with one model."""
+    from tqdm.auto import tqdm
+
+    outs = [job.attack(role, i, recipe)
+            for i in tqdm(sample.chosen, desc=f"attack {name} / {role}", disable=not job.config.progress, leave=False)]
+    n_skip = sum(o.status == "skipped" for o in outs)
+    if n_skip:
+        logger.warning("robustness %s: %s misclassified %d sampled example(s) when scored alone (batch "
+                       "effects?); they count as not flipped", name, role, n_skip)
+    return outs
+
+
+def _attack_own(job: _Job, sample: _Sample, main: list[AttackOutcome], name: str, role: str,
+                recipe: Recipe) -> list[AttackOutcome]:
+    """The "each its own correct" view: every row of the own sample that the model gets right is attacked
+    (reusing the main attacks); a row it gets wrong counts as wrong (TextAttack's accuracy under attack)."""
+    from tqdm.auto import tqdm
+
+    done = dict(zip(sample.chosen.tolist(), main))
+    outs = []
+    for i in tqdm(sample.own_pool, desc=f"attack {name} / {role} (own)", disable=not job.config.progress,
+                  leave=False):
+        if int(i) in done:
+            outs.append(done[int(i)])
+        elif not sample.correct[role][i]:
+            text = job.records.iloc[i][job.field]
+            pb = tuple(float(x) for x in sample.clean[role][i])
+            outs.append(AttackOutcome("skipped", text, text, 0, 0.0, len(tokenize(text).words), pb, pb))
+        else:
+            outs.append(job.attack(role, i, recipe))
+    return outs
+
+
+def _own_metrics(sample: _Sample, own: dict[str, list[AttackOutcome]], name: str, seed: int) -> dict[str, Estimate]:
+    """Accuracy and after-attack accuracy of each model on the own sample, and their paired difference."""
+    if not sample.own_pool.size:
+        return {}
+    out: dict[str, Estimate] = {}
+    after = {}
+    for role in _ROLES:
+        acc = sample.correct[role][sample.own_pool].astype(float)
+        after[role] = np.array([o.status == "failed" for o in own[role]], dtype=float)
+        out[f"{name}/own/{role}/accuracy"] = mean_ci(acc, random_state=seed)
+        out[f"{name}/own/{role}/after_attack_accuracy"] = mean_ci(after[role], random_state=seed)
+    out[f"{name}/own/diff/after_attack_accuracy"] = mean_ci(after["candidate"] - after["parent"], random_state=seed)
+    return out
+
+
+def _transfer(job: _Job, chosen: np.ndarray, outs: list[AttackOutcome], dst: str) -> tuple[np.ndarray, np.ndarray]:
+    """The adversarial texts found against one model scored by the other (outside the budgets).
+
+    Returns per main-sample row the flag "misclassified by ``dst``" and ``dst``'s probabilities
+    (NaN where the attack did not succeed).
+    """
+    hit = [j for j, o in enumerate(outs) if o.status == "success"]
+    flags = np.full(chosen.size, np.nan)
+    proba = np.full((chosen.size, len(job.labels)), np.nan)
+    if hit:
+        frame = pd.concat([_frame(job.records.iloc[chosen[j]], job.field, [outs[j].perturbed]) for j in hit],
+                          ignore_index=True)
+        pr = _checked_proba(job.models[dst], frame)
+        proba[hit] = pr
+        flags[hit] = (pr.argmax(1) != job.y[chosen[hit]]).astype(float)
+    return flags, proba
+
+
+def _attack_metrics(outcomes: dict[str, list[AttackOutcome]], transfer: dict[str, np.ndarray], name: str,
+                    seed: int) -> dict[str, Estimate]:
+    """Per model, their paired difference, and the transfer rates, on the main sample."""
+    out: dict[str, Estimate] = {}
+    per: dict[str, dict[str, np.ndarray]] = {}
+    for role in _ROLES:
+        outs = outcomes[role]
+        success = np.array([o.status == "success" for o in outs], dtype=float)
+        per[role] = {
+            "after_attack_accuracy": 1.0 - success,
+            "attack_success_rate": success,
+            "mean_queries": np.array([o.queries for o in outs], dtype=float),
+            "words_changed": np.array([o.words_changed if o.status == "success" else np.nan for o in outs]),
+        }
+        for m, v in per[role].items():
+            out[f"{name}/{role}/{m}"] = mean_ci(v, random_state=seed)
+        out[f"{name}/{role}/median_queries"] = bootstrap_ci(per[role]["mean_queries"], statistic="median",
+                                                            random_state=seed)
+    for m in ("after_attack_accuracy", "attack_success_rate", "mean_queries"):
+        out[f"{name}/diff/{m}"] = mean_ci(per["candidate"][m] - per["parent"][m], random_state=seed)
+    out[f"{name}/transfer_rate"] = mean_ci(transfer["parent"], random_state=seed)
+    out[f"{name}/reverse/transfer_rate"] = mean_ci(transfer["candidate"], random_state=seed)
+    return out
+
+
+def _rows(job: _Job, sample: _Sample, name: str, outcomes: dict[str, list[AttackOutcome]],
+          own: dict[str, list[AttackOutcome]], parent_transfer: np.ndarray) -> list[dict[str, Any]]:
+    """One row per attacked example: the main sample, then the own-sample rows outside it."""
+    rows = [_row(job, name, int(i), "both_correct", {r: outcomes[r][j] for r in _ROLES}, parent_transfer[j])
+            for j, i in enumerate(sample.chosen)]
+    chosen_set = set(sample.chosen.tolist())
+    rows += [_row(job, name, int(i), "own_only", {r: own[r][j] for r in _ROLES}, None)
+             for j, i in enumerate(sample.own_pool) if int(i) not in chosen_set]
+    return rows
+
+
+def _row(job: _Job, name: str, i: int, pool: str, outs: dict[str, AttackOutcome],
+         transfer_proba: np.ndarray | None) -> dict[str, Any]:
+    """The table row of one example: its other columns, gold label, and each model before and after."""
+    record = job.records.iloc[i]
+    row: dict[str, Any] = {"recipe": name, "index": i, "pool": pool}
+    for c in job.records.columns:
+        if c != job.field:
+            row[c] = record[c]
+    row["original"] = record[job.field]
+    row["gold"] = job.labels[job.y[i]]
+    for role in _ROLES:
+        o = outs[role]
+        pb, pa = np.array(o.proba_before), np.array(o.proba_after)
+        row[f"{role}_perturbed"] = o.perturbed
+        row[f"{role}_status"] = o.status
+        row[f"{role}_pred_before"] = _label_at(job.labels, pb)
+        row[f"{role}_confidence_before"] = float(pb.max())
+        row[f"{role}_pred_after"] = _label_at(job.labels, pa)
+        row[f"{role}_confidence_after"] = float(pa.max())
+        row[f"{role}_queries"] = o.queries
+        row[f"{role}_words_changed"] = o.words_changed
+    tp = transfer_proba
+    row["candidate_on_parent_adversarial"] = (None if tp is None or np.isnan(tp).any()
+                                              else job.labels[int(tp.argmax())])
+    return row
+
+
+def _label_at(labels: tuple[str, ...], proba: np.ndarray) -> str:
+    """The label of the largest probability."""
+    return labels[int(proba.argmax())]
+
+
+def _settings(job: _Job, recipes: dict[str, Recipe], sample: _Sample, skipped: dict[str, int]) -> dict[str, Any]:
+    """Everything the numbers depend on, recorded with the result."""
+    config = job.config
+    return {
         "recipes": list(config.recipes),
         "recipe_settings": {n: r.settings() for n, r in recipes.items()},
         "query_budget": int(config.query_budget),
         "query_unit": "one text scored by the model, the original included",
         "max_words_changed": float(config.max_words_changed),
-        "attack_field": str(field_name),
+        "attack_field": str(job.field),
         "random_state": int(config.random_state),
         "n_examples": int(config.n_examples),
-        "n_attacked": int(chosen.size),
-        "n_both_correct": int(both.size),
-        "n_records": int(len(records)),
+        "n_attacked": int(sample.chosen.size),
+        "n_both_correct": sample.n_both,
+        "n_records": int(len(job.records)),
         "example_pool": "classified correctly by both models",
         "skipped_in_sample": skipped,
         "own_view": bool(config.own_view),
-        "n_own_sample": int(own_pool.size),
-        "parent_accuracy": float(np.mean(p_clean.argmax(1) == y)),
-        "candidate_accuracy": float(np.mean(q_clean.argmax(1) == y)),
-        "labels": list(labels),
+        "n_own_sample": int(sample.own_pool.size),
+        "parent_accuracy": float(np.mean(sample.correct["parent"])),
+        "candidate_accuracy": float(np.mean(sample.correct["candidate"])),
+        "labels": list(job.labels),
     }
-    return RobustnessResult(settings=settings, rows=tuple(rows), metrics=metrics)

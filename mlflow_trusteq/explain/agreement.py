@@ -24,18 +24,9 @@ import math
 import numpy as np
 
 from .._errors import InvalidInputError
-from .._types import MetricInfo, register_metric
 
 __all__ = ["top_k", "top_k_jaccard", "feature_agreement", "rank_correlation", "sign_agreement",
            "agreement"]
-
-for _info in [
-    MetricInfo("top_k_jaccard", True, 0.0, 1.0, "Jaccard index of the two top-k feature sets by |attribution|"),
-    MetricInfo("feature_agreement", True, 0.0, 1.0, "|top-k(a) ∩ top-k(b)| / k"),
-    MetricInfo("rank_correlation", True, -1.0, 1.0, "Spearman correlation of |attribution| over all features"),
-    MetricInfo("sign_agreement", True, 0.0, 1.0, "share of the parent's top-k features with the same sign"),
-]:
-    register_metric(_info)
 
 
 def _check(a: np.ndarray, b: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

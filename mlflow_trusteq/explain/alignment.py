@@ -20,10 +20,11 @@ noise floor is exactly 1 by construction; it is reported as such (``settings["sh
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -32,10 +33,12 @@ import pandas as pd
 
 from .._errors import InvalidInputError
 from .._types import Estimate, to_jsonable
-from ..metrics.bootstrap import mean_ci
-from ._features import text_features
+from ..adapters.labels import encode_targets
+from ..metrics._validation import check_targets
+from ..metrics.bootstrap import mean_ci, percentile_interval
+from ._features import TextFeatures, text_features
+from ._lime import explain_from_masks, sample_masks
 from .agreement import agreement
-from .lime import explain_from_masks, sample_masks
 
 logger = logging.getLogger(__name__)
 
@@ -145,10 +148,8 @@ def _ratio_ci(num: np.ndarray, den: np.ndarray, *, n_resamples: int = 1000, conf
     d = den[idx].mean(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         r = np.where(d > 0, num[idx].mean(axis=1) / d, np.nan)
-    r = r[~np.isnan(r)]
-    alpha = (1 - confidence) / 2
-    lo, hi = np.quantile(r, [alpha, 1 - alpha]) if r.size else (math.nan, math.nan)
-    return Estimate(point, float(lo), float(hi), confidence)
+    lo, hi = percentile_interval(r, confidence=confidence)
+    return Estimate(point, lo, hi, confidence)
 
 
 @dataclass(frozen=True)
@@ -202,25 +203,9 @@ class AlignmentResult:
 
     def summary(self) -> str:
         """One sentence per method: the alignment, its noise floor, and what that means."""
-        est = self.estimates()
-        lines = []
-        for m in self.methods:
-            a = est[f"{m}/top_k_jaccard"]
-            text = f"{m.upper()}: top-{self.settings.get('top_k')} Jaccard {_fmt_est(a)}"
-            if f"{m}/noise_floor/top_k_jaccard" in est:
-                fl = est[f"{m}/noise_floor/top_k_jaccard"]
-                det = m == "shap"
-                text += f", noise floor {_fmt_est(fl)}" + (" (deterministic explainer: exactly 1)" if det else "")
-                if det:
-                    text += "; the SHAP floor carries no sampling noise, so any gap is the models' or max_evals'."
-                elif self.within_noise_floor(m):
-                    text += ("; parent vs candidate is within the noise floor of the explainer: "
-                             "not evidence of anything.")
-                else:
-                    text += ("; parent vs candidate is below the noise floor (paired 95% interval of the gap "
-                             "excludes 0): the models rely on different words.")
-            lines.append(text)
-        return " ".join(lines)
+        from ..report._alignment import alignment_summary
+
+        return alignment_summary(self)
 
     def table(self) -> pd.DataFrame:
         """One row per explained example: row index, text, features, k, target, each method's measures."""
@@ -253,18 +238,13 @@ class AlignmentResult:
                    settings=dict(d.get("settings", {})), n_evaluations=dict(d.get("n_evaluations", {})))
 
     def html(self, max_examples: int = 20) -> str:
-        """A self-contained attribution comparison view (worst-aligned examples first)."""
-        from .html import render_alignment_html
+        """A self-contained attribution comparison page (worst-aligned examples first).
+
+        Rendered by :func:`mlflow_trusteq.report.render_alignment_html`.
+        """
+        from ..report._alignment import render_alignment_html
 
         return render_alignment_html(self, max_examples=max_examples)
-
-
-def _fmt_est(e: Estimate) -> str:
-    if e.value is None or math.isnan(e.value):
-        return "n/a"
-    if e.lower is None or e.upper is None:
-        return f"{e.value:.3f}"
-    return f"{e.value:.3f} [{e.lower:.3f}, {e.upper:.3f}]"
 
 
 # ---- scoring ---------------------------------------------------------------------------------------
@@ -371,7 +351,7 @@ def _shap_all(feats: list[Any], targets: list[int], scorer: _Scorer, kw: dict[st
 
     from tqdm.auto import tqdm
 
-    from .shap import shap_text
+    from ._shap import shap_text
 
     bar = tqdm(total=len(feats), desc=desc, unit="example", disable=not progress)
     out: list[np.ndarray] = []
@@ -392,21 +372,6 @@ def _shap_all(feats: list[Any], targets: list[int], scorer: _Scorer, kw: dict[st
                 out.extend(pool.map(work, wave))
     finally:
         bar.close()
-    return out
-
-
-def _class_index(values: np.ndarray, labels: tuple[str, ...], name: str) -> np.ndarray:
-    out = np.empty(len(values), dtype=np.int64)
-    lookup = {str(lab): i for i, lab in enumerate(labels)}
-    for i, v in enumerate(values):
-        if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
-            if not 0 <= int(v) < len(labels):
-                raise InvalidInputError(f"`{name}`[{i}] = {v!r} is not a class index of labels {labels!r}")
-            out[i] = int(v)
-        elif str(v) in lookup:
-            out[i] = lookup[str(v)]
-        else:
-            raise InvalidInputError(f"`{name}`[{i}] = {v!r} is neither a class index nor one of labels {labels!r}")
     return out
 
 
@@ -440,6 +405,28 @@ def measure_alignment(parent: Any, candidate: Any, records: pd.DataFrame, *, par
     AlignmentResult
     """
     config = config or AlignmentConfig()
+    labels, target_idx = _check_inputs(parent, candidate, records, parent_pred, targets, kind, config)
+    rows = _sample_rows(len(records), config)
+    columns = [str(c) for c in records.columns]
+    ps, cs = _Scorer(parent, columns, kind), _Scorer(candidate, columns, kind)
+    with _token_budget((parent, candidate), config.max_tokens_per_batch):
+        if kind == "text":
+            examples, notes = _text_alignment(records, rows, target_idx, labels, ps, cs, config), {}
+        else:
+            examples, notes = _tabular_alignment(records, rows, target_idx, labels, ps, cs, config, background)
+    settings = _settings(config, kind, len(records), rows, examples, notes)
+    n_evals = {"parent_scored": ps.n_scored, "candidate_scored": cs.n_scored,
+               "parent_requested": ps.n_requested, "candidate_requested": cs.n_requested}
+    logger.info("alignment: %d examples, %s model evaluations", len(rows), n_evals)
+    return AlignmentResult(methods=config.methods, labels=labels, examples=tuple(examples),
+                           settings=settings, n_evaluations=n_evals)
+
+
+# ---- steps of measure_alignment ---------------------------------------------------------------------
+def _check_inputs(parent: Any, candidate: Any, records: pd.DataFrame, parent_pred: np.ndarray,
+                  targets: np.ndarray | None, kind: str,
+                  config: AlignmentConfig) -> tuple[tuple[str, ...], np.ndarray]:
+    """Validate the arguments; return the labels and the explained class index of every row."""
     if not isinstance(records, pd.DataFrame):
         raise InvalidInputError(f"Expected `records` to be a pandas DataFrame, got {type(records).__name__}")
     if kind not in ("text", "tabular"):
@@ -458,43 +445,43 @@ def measure_alignment(parent: Any, candidate: Any, records: pd.DataFrame, *, par
     parent_pred = np.asarray(parent_pred)
     if parent_pred.shape != (n,):
         raise InvalidInputError(f"Expected `parent_pred` of shape ({n},), got {parent_pred.shape}")
-    if config.target == "gold":
-        if targets is None:
-            raise InvalidInputError("config.target='gold' needs `targets` (gold labels)")
-        targets = np.asarray(targets)
-        if targets.shape != (n,):
-            raise InvalidInputError(f"Expected `targets` of shape ({n},), got {targets.shape}")
-        target_idx = _class_index(targets, labels, "targets")
-    else:
-        target_idx = _class_index(parent_pred, labels, "parent_pred")
+    if config.target != "gold":
+        return labels, check_targets(parent_pred, n, len(labels), "parent_pred")
+    if targets is None:
+        raise InvalidInputError("config.target='gold' needs `targets` (gold labels)")
+    targets = np.asarray(targets)
+    if targets.shape != (n,):
+        raise InvalidInputError(f"Expected `targets` of shape ({n},), got {targets.shape}")
+    return labels, encode_targets(targets, labels)
 
+
+def _sample_rows(n: int, config: AlignmentConfig) -> np.ndarray:
+    """The explained rows: a seeded sample without replacement, in row order."""
     rng = np.random.default_rng(config.random_state)
-    n_ex = min(config.n_examples, n)
-    rows = np.sort(rng.choice(n, size=n_ex, replace=False))
-    columns = [str(c) for c in records.columns]
-    ps = _Scorer(parent, columns, kind)
-    cs = _Scorer(candidate, columns, kind)
+    return np.sort(rng.choice(n, size=min(config.n_examples, n), replace=False))
 
-    # token budget: adapters that batch by tokens expose `max_tokens_per_batch`; override it for
-    # this call only and restore it afterwards
+
+@contextlib.contextmanager
+def _token_budget(models: tuple[Any, ...], max_tokens: int | None) -> Iterator[None]:
+    """Set ``max_tokens_per_batch`` on the adapters that batch by tokens for the call, then restore it."""
     saved: list[tuple[Any, Any]] = []
-    if config.max_tokens_per_batch is not None:
-        for m in {id(parent): parent, id(candidate): candidate}.values():
+    if max_tokens is not None:
+        for m in {id(m): m for m in models}.values():
             if hasattr(m, "max_tokens_per_batch"):
                 saved.append((m, m.max_tokens_per_batch))
-                m.max_tokens_per_batch = int(config.max_tokens_per_batch)
+                m.max_tokens_per_batch = int(max_tokens)
     try:
-        if kind == "text":
-            examples = _text_alignment(records, rows, target_idx, labels, ps, cs, config)
-            bg_note: dict[str, Any] = {}
-        else:
-            examples, bg_note = _tabular_alignment(records, rows, target_idx, labels, ps, cs, config, background)
+        yield
     finally:
         for m, v in saved:
             m.max_tokens_per_batch = v
 
-    settings: dict[str, Any] = {
-        **config.to_dict(), "kind": kind, "n_records": n, "n_examples_explained": int(n_ex),
+
+def _settings(config: AlignmentConfig, kind: str, n: int, rows: np.ndarray, examples: list[dict[str, Any]],
+              notes: dict[str, Any]) -> dict[str, Any]:
+    """Everything that changes a number, and what each method does, in words."""
+    return {
+        **config.to_dict(), "kind": kind, "n_records": n, "n_examples_explained": int(len(rows)),
         "rows": rows.tolist(),
         "explained_class": ("the parent's predicted class" if config.target == "parent_prediction"
                             else "the gold label") + ", the same class for both models",
@@ -514,13 +501,24 @@ def measure_alignment(parent: Any, candidate: Any, records: pd.DataFrame, *, par
         "shap_noise_floor": ("deterministic: the Partition explainer has no randomness, the parent against itself "
                              "agrees exactly (floor 1); normalized SHAP alignment equals the raw alignment"),
         "rank_correlation": "Spearman over |attribution| of all features (NaN when constant)",
-        **bg_note,
+        **notes,
     }
-    n_evals = {"parent_scored": ps.n_scored, "candidate_scored": cs.n_scored,
-               "parent_requested": ps.n_requested, "candidate_requested": cs.n_requested}
-    logger.info("alignment: %d examples, %s model evaluations", n_ex, n_evals)
-    return AlignmentResult(methods=config.methods, labels=labels, examples=tuple(examples),
-                           settings=settings, n_evaluations=n_evals)
+
+
+# ---- one code path for both methods ------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Attributions:
+    """One example's attributions by one method: parent, candidate, the parent's noise floor (or None).
+
+    ``*_full`` are dense attributions over all features for the rank correlation (LIME only).
+    """
+
+    parent: np.ndarray
+    candidate: np.ndarray
+    floor: np.ndarray | None = None
+    parent_full: np.ndarray | None = None
+    candidate_full: np.ndarray | None = None
+    floor_full: np.ndarray | None = None
 
 
 def _metrics(a: np.ndarray, b: np.ndarray, k: int, a_full: np.ndarray | None = None,
@@ -529,10 +527,62 @@ def _metrics(a: np.ndarray, b: np.ndarray, k: int, a_full: np.ndarray | None = N
     return {key: (None if math.isnan(v) else float(v)) for key, v in m.items()}
 
 
+def _record(e: dict[str, Any], method: str, att: _Attributions, *, store_full: bool) -> None:
+    """Write one method's attributions and agreement measures into the example ``e``."""
+    k = max(e["k"], 1)
+    e[f"{method}/parent"], e[f"{method}/candidate"] = att.parent.tolist(), att.candidate.tolist()
+    if store_full and att.parent_full is not None and att.candidate_full is not None:
+        e[f"{method}/parent_full"] = att.parent_full.tolist()
+        e[f"{method}/candidate_full"] = att.candidate_full.tolist()
+    e[f"{method}/metrics"] = _metrics(att.parent, att.candidate, k, att.parent_full, att.candidate_full)
+    if att.floor is None:
+        e[f"{method}/floor"], e[f"{method}/floor_metrics"] = [], {}
+    else:
+        e[f"{method}/floor"] = att.floor.tolist()
+        e[f"{method}/floor_metrics"] = _metrics(att.parent, att.floor, k, att.parent_full, att.floor_full)
+
+
+def _methods_in_order(config: AlignmentConfig) -> list[str]:
+    """The requested methods, LIME first (the order of the keys of every example)."""
+    return [m for m in _METHODS if m in config.methods]
+
+
+@dataclass(frozen=True)
+class _LimeDraw:
+    """LIME's perturbations of one example: the paired masks and inputs, and the noise floor's (or None)."""
+
+    masks: np.ndarray
+    inputs: list[Any]
+    floor_masks: np.ndarray | None
+    floor_inputs: list[Any]
+
+
+def _lime_draw(n_features: int, row: int, render: Callable[[np.ndarray, int], list[Any]],
+               config: AlignmentConfig) -> _LimeDraw:
+    """Seeded masks for the paired explanation and the noise floor; ``render(masks, stream)`` makes the inputs."""
+    m = sample_masks(n_features, config.lime_num_samples, _seed(config.random_state, row, _STREAM_PAIRED))
+    inputs = render(m, _STREAM_PAIRED)
+    if not config.noise_floor:
+        return _LimeDraw(m, inputs, None, [])
+    m2 = sample_masks(n_features, config.lime_num_samples, _seed(config.random_state, row, _STREAM_FLOOR))
+    return _LimeDraw(m, inputs, m2, render(m2, _STREAM_FLOOR))
+
+
+def _lime_fit(draw: _LimeDraw, target: int, ps: _Scorer, cs: _Scorer, config: AlignmentConfig) -> _Attributions:
+    """LIME's local fits: parent and candidate on the same masks, the parent again on the floor's."""
+    kw = {"num_features": config.top_k, "kernel_width": config.lime_kernel_width}
+    ea = explain_from_masks(draw.masks, ps.score(draw.inputs, target), **kw)
+    eb = explain_from_masks(draw.masks, cs.score(draw.inputs, target), **kw)
+    if draw.floor_masks is None:
+        return _Attributions(ea.weights, eb.weights, None, ea.full, eb.full)
+    ef = explain_from_masks(draw.floor_masks, ps.score(draw.floor_inputs, target), **kw)
+    return _Attributions(ea.weights, eb.weights, ef.weights, ea.full, eb.full, ef.full)
+
+
+# ---- text ----------------------------------------------------------------------------------------------
 def _text_alignment(records: pd.DataFrame, rows: np.ndarray, target_idx: np.ndarray, labels: tuple[str, ...],
                     ps: _Scorer, cs: _Scorer, config: AlignmentConfig) -> list[dict[str, Any]]:
-
-
+    """Text: each method over all examples at once (LIME's inputs pre-scored, SHAP's explainers merged)."""
     values = records.to_numpy(dtype=object)
     feats = [text_features(["" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
                             for v in values[r]]) for r in rows]
@@ -541,81 +591,70 @@ def _text_alignment(records: pd.DataFrame, rows: np.ndarray, target_idx: np.ndar
         examples.append({"row": int(r), "text": " ||| ".join(f.fields), "fields": list(f.fields),
                          "features": list(f.names), "k": int(min(config.top_k, f.n_features)),
                          "target": int(target_idx[r]), "target_label": labels[target_idx[r]]})
-    k_of = [max(e["k"], 1) for e in examples]
-
-    if "lime" in config.methods:
-        masks: list[np.ndarray | None] = []
-        floor_masks: list[np.ndarray | None] = []
-        paired_inputs: list[list[tuple[str, ...]]] = []
-        floor_inputs: list[list[tuple[str, ...]]] = []
-        for r, f in zip(rows, feats):
-            if f.n_features == 0:
-                masks.append(None)
-                floor_masks.append(None)
-                paired_inputs.append([])
-                floor_inputs.append([])
-                continue
-            m = sample_masks(f.n_features, config.lime_num_samples, _seed(config.random_state, r, _STREAM_PAIRED))
-            masks.append(m)
-            paired_inputs.append([f.render(z) for z in m])
-            if config.noise_floor:
-                m2 = sample_masks(f.n_features, config.lime_num_samples, _seed(config.random_state, r, _STREAM_FLOOR))
-                floor_masks.append(m2)
-                floor_inputs.append([f.render(z) for z in m2])
-            else:
-                floor_masks.append(None)
-                floor_inputs.append([])
-        every_paired = [x for xs in paired_inputs for x in xs]
-        ps.prefetch(every_paired + [x for xs in floor_inputs for x in xs], chunk_size=config.chunk_size,
-                    progress=config.progress, desc="LIME parent")
-        cs.prefetch(every_paired, chunk_size=config.chunk_size, progress=config.progress, desc="LIME candidate")
-        for i, e in enumerate(examples):
-            d = len(e["features"])
-            if masks[i] is None:
-                e.update({"lime/parent": [], "lime/candidate": [], "lime/floor": [],
-                          "lime/metrics": _metrics(np.zeros(0), np.zeros(0), 1), "lime/floor_metrics": {}})
-                continue
-            t = e["target"]
-            ea = explain_from_masks(masks[i], ps.score(paired_inputs[i], t), num_features=config.top_k,
-                                    kernel_width=config.lime_kernel_width)
-            eb = explain_from_masks(masks[i], cs.score(paired_inputs[i], t), num_features=config.top_k,
-                                    kernel_width=config.lime_kernel_width)
-            e["lime/parent"], e["lime/candidate"] = ea.weights.tolist(), eb.weights.tolist()
-            e["lime/parent_full"], e["lime/candidate_full"] = ea.full.tolist(), eb.full.tolist()
-            e["lime/metrics"] = _metrics(ea.weights, eb.weights, k_of[i], ea.full, eb.full)
-            if config.noise_floor and floor_masks[i] is not None:
-                ef = explain_from_masks(floor_masks[i], ps.score(floor_inputs[i], t), num_features=config.top_k,
-                                        kernel_width=config.lime_kernel_width)
-                e["lime/floor"] = ef.weights.tolist()
-                e["lime/floor_metrics"] = _metrics(ea.weights, ef.weights, k_of[i], ea.full, ef.full)
-            else:
-                e["lime/floor"], e["lime/floor_metrics"] = [], {}
-            assert len(e["lime/parent"]) == d
-
-    if "shap" in config.methods:
-        targets = [e["target"] for e in examples]
-        kw = {"max_evals": config.shap_max_evals, "batch_size": config.shap_batch_size,
-              "mask_token": config.mask_token}
-        pa = _shap_all(feats, targets, ps, kw, config.progress, "SHAP parent")
-        pb = _shap_all(feats, targets, cs, kw, config.progress, "SHAP candidate")
-        for i, (e, a, b) in enumerate(zip(examples, pa, pb)):
-            e["shap/parent"], e["shap/candidate"] = a.tolist(), b.tolist()
-            e["shap/metrics"] = _metrics(a, b, k_of[i])
-            if config.noise_floor:
-                e["shap/floor"] = a.tolist()
-                e["shap/floor_metrics"] = _metrics(a, a, k_of[i])
-            else:
-                e["shap/floor"], e["shap/floor_metrics"] = [], {}
+    explainers = {"lime": _lime_text, "shap": _shap_text}
+    for method in _methods_in_order(config):
+        for e, att in zip(examples, explainers[method](feats, examples, ps, cs, config)):
+            _record(e, method, att, store_full=True)
     return examples
 
 
+def _lime_text(feats: list[TextFeatures], examples: list[dict[str, Any]], ps: _Scorer, cs: _Scorer,
+               config: AlignmentConfig) -> list[_Attributions]:
+    """LIME on every text example: all perturbations scored in chunks first, then the local fits."""
+    draws: list[_LimeDraw | None] = []
+    for e, f in zip(examples, feats):
+        if f.n_features == 0:
+            draws.append(None)
+            continue
+        draws.append(_lime_draw(f.n_features, e["row"], lambda m, _s, f=f: [f.render(z) for z in m], config))
+    paired = [x for d in draws if d is not None for x in d.inputs]
+    floor = [x for d in draws if d is not None for x in d.floor_inputs]
+    ps.prefetch(paired + floor, chunk_size=config.chunk_size, progress=config.progress, desc="LIME parent")
+    cs.prefetch(paired, chunk_size=config.chunk_size, progress=config.progress, desc="LIME candidate")
+    return [_Attributions(np.zeros(0), np.zeros(0)) if d is None else _lime_fit(d, e["target"], ps, cs, config)
+            for d, e in zip(draws, examples)]
+
+
+def _shap_text(feats: list[TextFeatures], examples: list[dict[str, Any]], ps: _Scorer, cs: _Scorer,
+               config: AlignmentConfig) -> list[_Attributions]:
+    """SHAP on every text example, per model; the deterministic explainer is its own noise floor."""
+    targets = [e["target"] for e in examples]
+    kw = {"max_evals": config.shap_max_evals, "batch_size": config.shap_batch_size, "mask_token": config.mask_token}
+    pa = _shap_all(feats, targets, ps, kw, config.progress, "SHAP parent")
+    pb = _shap_all(feats, targets, cs, kw, config.progress, "SHAP candidate")
+    return [_Attributions(a, b, a if config.noise_floor else None) for a, b in zip(pa, pb)]
+
+
+# ---- tabular -------------------------------------------------------------------------------------------
 def _tabular_alignment(records: pd.DataFrame, rows: np.ndarray, target_idx: np.ndarray, labels: tuple[str, ...],
                        ps: _Scorer, cs: _Scorer, config: AlignmentConfig,
                        background: pd.DataFrame | None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Tabular: example by example, each method in turn."""
     from tqdm.auto import tqdm
 
-    from .shap import shap_tabular
+    X, bg = _tabular_data(records, background, config)
+    names = [str(c) for c in records.columns]
+    k = min(config.top_k, len(names))
+    explainers = {"lime": _lime_tabular, "shap": _shap_tabular}
+    examples: list[dict[str, Any]] = []
+    for r in tqdm(rows, desc="alignment (tabular)", unit="example", disable=not config.progress):
+        x, t = X[r], int(target_idx[r])
+        e: dict[str, Any] = {"row": int(r), "text": ", ".join(f"{n}={v:g}" for n, v in zip(names, x)),
+                             "features": names, "k": k, "target": t, "target_label": labels[t]}
+        for method in _methods_in_order(config):
+            _record(e, method, explainers[method](x, int(r), t, bg, ps, cs, config), store_full=False)
+        examples.append(e)
+    note = {"background_rows": int(len(bg)),
+            "tabular_lime": ("LIME with binary interpretable components: a dropped column takes the value of a "
+                             "background row drawn per perturbation (seeded); same kernel and ridge as text. "
+                             "Not lime's LimeTabularExplainer (which samples from training statistics)."),
+            "tabular_shap": "shap Partition explainer over shap.maskers.Partition(background)"}
+    return examples, note
 
+
+def _tabular_data(records: pd.DataFrame, background: pd.DataFrame | None,
+                  config: AlignmentConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The records as floats, and the seeded background sample."""
     try:
         X = records.to_numpy(dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -625,56 +664,30 @@ def _tabular_alignment(records: pd.DataFrame, rows: np.ndarray, target_idx: np.n
         raise InvalidInputError(f"Expected `background` with {X.shape[1]} columns, got shape {bg_src.shape}")
     brng = np.random.default_rng(_seed(config.random_state, 0, _STREAM_BACKGROUND))
     bg = bg_src[np.sort(brng.choice(len(bg_src), size=min(config.background_size, len(bg_src)), replace=False))]
-    names = [str(c) for c in records.columns]
-    d = len(names)
-    k = min(config.top_k, d)
-    examples: list[dict[str, Any]] = []
+    return X, bg
 
-    def perturb(x: np.ndarray, masks: np.ndarray, seed: int) -> list[bytes]:
-        pick = np.random.RandomState(seed).randint(0, len(bg), size=len(masks))
+
+def _lime_tabular(x: np.ndarray, row: int, target: int, bg: np.ndarray, ps: _Scorer, cs: _Scorer,
+                  config: AlignmentConfig) -> _Attributions:
+    """LIME on one row: a dropped column takes the value of a background row drawn per perturbation."""
+    def render(masks: np.ndarray, stream: int) -> list[bytes]:
+        pick = np.random.RandomState(_seed(config.random_state, row, stream + 10)).randint(0, len(bg), size=len(masks))
         z = np.where(masks, x[None, :], bg[pick])
         z[0] = x
-        return [row.tobytes() for row in z]
+        return [r.tobytes() for r in z]
 
-    for r in tqdm(rows, desc="alignment (tabular)", unit="example", disable=not config.progress):
-        x = X[r]
-        t = int(target_idx[r])
-        e: dict[str, Any] = {"row": int(r), "text": ", ".join(f"{n}={v:g}" for n, v in zip(names, x)),
-                             "features": names, "k": k, "target": t, "target_label": labels[t]}
-        if "lime" in config.methods:
-            m = sample_masks(d, config.lime_num_samples, _seed(config.random_state, r, _STREAM_PAIRED))
-            inp = perturb(x, m, _seed(config.random_state, r, _STREAM_PAIRED + 10))
-            kw = {"num_features": config.top_k, "kernel_width": config.lime_kernel_width}
-            ea = explain_from_masks(m, ps.score(inp, t), **kw)
-            eb = explain_from_masks(m, cs.score(inp, t), **kw)
-            e["lime/parent"], e["lime/candidate"] = ea.weights.tolist(), eb.weights.tolist()
-            e["lime/metrics"] = _metrics(ea.weights, eb.weights, k, ea.full, eb.full)
-            if config.noise_floor:
-                m2 = sample_masks(d, config.lime_num_samples, _seed(config.random_state, r, _STREAM_FLOOR))
-                inp2 = perturb(x, m2, _seed(config.random_state, r, _STREAM_FLOOR + 10))
-                ef = explain_from_masks(m2, ps.score(inp2, t), num_features=config.top_k,
-                                        kernel_width=config.lime_kernel_width)
-                e["lime/floor"] = ef.weights.tolist()
-                e["lime/floor_metrics"] = _metrics(ea.weights, ef.weights, k, ea.full, ef.full)
-            else:
-                e["lime/floor"], e["lime/floor_metrics"] = [], {}
-        if "shap" in config.methods:
-            def score_p(z: np.ndarray, t: int = t) -> np.ndarray:
-                return ps.score([row.tobytes() for row in np.ascontiguousarray(z, dtype=np.float64)], t)
+    return _lime_fit(_lime_draw(len(x), row, render, config), target, ps, cs, config)
 
-            def score_c(z: np.ndarray, t: int = t) -> np.ndarray:
-                return cs.score([row.tobytes() for row in np.ascontiguousarray(z, dtype=np.float64)], t)
 
-            a = shap_tabular(x, bg, score_p, max_evals=config.shap_max_evals, batch_size=config.shap_batch_size)
-            b = shap_tabular(x, bg, score_c, max_evals=config.shap_max_evals, batch_size=config.shap_batch_size)
-            e["shap/parent"], e["shap/candidate"] = a.tolist(), b.tolist()
-            e["shap/metrics"] = _metrics(a, b, k)
-            e["shap/floor"] = a.tolist() if config.noise_floor else []
-            e["shap/floor_metrics"] = _metrics(a, a, k) if config.noise_floor else {}
-        examples.append(e)
-    note = {"background_rows": int(len(bg)),
-            "tabular_lime": ("LIME with binary interpretable components: a dropped column takes the value of a "
-                             "background row drawn per perturbation (seeded); same kernel and ridge as text. "
-                             "Not lime's LimeTabularExplainer (which samples from training statistics)."),
-            "tabular_shap": "shap Partition explainer over shap.maskers.Partition(background)"}
-    return examples, note
+def _shap_tabular(x: np.ndarray, row: int, target: int, bg: np.ndarray, ps: _Scorer, cs: _Scorer,
+                  config: AlignmentConfig) -> _Attributions:
+    """SHAP on one row with each model (Partition explainer over the background)."""
+    from ._shap import shap_tabular
+
+    def scorer(s: _Scorer) -> Callable[[np.ndarray], np.ndarray]:
+        return lambda z: s.score([r.tobytes() for r in np.ascontiguousarray(z, dtype=np.float64)], target)
+
+    kw = {"max_evals": config.shap_max_evals, "batch_size": config.shap_batch_size}
+    a = shap_tabular(x, bg, scorer(ps), **kw)
+    b = shap_tabular(x, bg, scorer(cs), **kw)
+    return _Attributions(a, b, a if config.noise_floor else None)

@@ -6,12 +6,18 @@
   metrics, the figures (embedded PNG), the disagreement table and the definitions; plus the PNG
   and CSV files an evaluation logs as artifacts.
 - :func:`summary_table`: a short plain-text summary for the terminal.
+- The sections' views, rendered from their results (plain data): :func:`alignment_fragment`,
+  :func:`alignment_summary`, :func:`render_alignment_html` (a page of its own) and
+  :func:`robustness_fragment`; ``AlignmentResult.html()``/``summary()`` and
+  ``RobustnessResult.html()`` delegate to them.
 
 matplotlib is imported only when something is drawn.
 """
 
 from __future__ import annotations
 
+from ._alignment import alignment_fragment, alignment_summary, render_alignment_html
+from ._robustness import robustness_fragment
 from .displays import ConfidenceHistogramDisplay, FlipMatrixDisplay, ReliabilityDisplay
 from .html import disagreement_frame, figure_to_png, render_report_html, report_figures, write_report
 from .summary import summary_table
@@ -26,4 +32,8 @@ __all__ = [
     "report_figures",
     "figure_to_png",
     "summary_table",
+    "alignment_fragment",
+    "alignment_summary",
+    "render_alignment_html",
+    "robustness_fragment",
 ]

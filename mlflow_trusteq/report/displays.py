@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from .._errors import InvalidInputError
+from .._format import MISSING, format_estimate
 from .._types import Estimate
 
 logger = logging.getLogger(__name__)
@@ -74,17 +75,11 @@ def _report_predictions(report: Any, what: str) -> Any:
     return pred
 
 
-def _fmt_estimate(e: Estimate | float | None, digits: int = 3) -> str:
+def _legend_estimate(e: Estimate | float | None) -> str:
+    """An estimate (or a plain number) as :func:`mlflow_trusteq._format.format_estimate` writes it."""
     if e is None:
-        return "n/a"
-    if not isinstance(e, Estimate):
-        e = Estimate(float(e))
-    if e.value is None or not math.isfinite(e.value):
-        return "n/a"
-    out = f"{e.value:.{digits}f}"
-    if e.lower is not None and e.upper is not None:
-        out += f" [{e.lower:.{digits}f}, {e.upper:.{digits}f}]"
-    return out
+        return MISSING
+    return format_estimate(e if isinstance(e, Estimate) else Estimate(float(e)))
 
 
 def _strategy_words(strategy: str) -> str:
@@ -235,67 +230,81 @@ class ReliabilityDisplay:
         -------
         self
         """
-        import matplotlib.ticker as mticker
-
-        if ax is None:
-            fig = _new_figure((7.0, 7.2))
-            ax, ax_counts = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3.2, 1]})
-        elif ax_counts is None:
-            from mpl_toolkits.axes_grid1 import make_axes_locatable
-
-            ax_counts = make_axes_locatable(ax).append_axes("bottom", size="30%", pad=0.15, sharex=ax)
-        fig = ax.figure
-
-        models = (("parent", self.parent_bins, self.parent_ece, self.parent_name, PARENT_COLOR, "o"),
-                  ("candidate", self.candidate_bins, self.candidate_ece, self.candidate_name, CANDIDATE_COLOR, "s"))
+        ax, ax_counts = _reliability_axes(ax, ax_counts)
         lo = _axis_low(self.parent_bins, self.candidate_bins)
         ax.plot([lo, 1], [lo, 1], ls="--", color="#444444", lw=1, label="perfect calibration", zorder=1)
-        self.lines_, self.counts_, self.gaps_ = {}, {}, {}
+        self.lines_: dict[str, Any] = {}
+        self.counts_: dict[str, Any] = {}
+        self.gaps_: dict[str, Any] = {}
         y_low = lo
-        for role, bins, ece, name, color, marker in models:
-            conf = np.asarray(bins.mean_confidence, dtype=float)
-            acc = np.asarray(bins.accuracy, dtype=float)
-            counts = np.asarray(bins.counts, dtype=float)
-            edges = np.asarray(bins.edges, dtype=float)
-            keep = counts > 0
-            x, yv = conf[keep], acc[keep]
-            if x.size:
-                y_low = min(y_low, float(yv.min()))
-            label = f"{role}: {_short(name)}  (ECE {_fmt_estimate(ece)})"
-            if shade_gap and x.size:
-                self.gaps_[role] = ax.vlines(x, x, yv, color=color, alpha=0.35, lw=5, zorder=2)
-            (self.lines_[role],) = ax.plot(x, yv, marker=marker, ms=6, lw=1.6, color=color, label=label,
-                                           zorder=3, markeredgecolor="white", markeredgewidth=0.8)
-            # counts: the parent's upwards, the candidate's downwards, each bar spanning its bin
-            sign = 1.0 if role == "parent" else -1.0
-            self.counts_[role] = ax_counts.bar(edges[:-1], sign * counts, width=np.diff(edges), align="edge",
-                                               color=color, alpha=0.75, edgecolor="white", linewidth=0.8,
-                                               label=f"{role} \u2191" if sign > 0 else f"{role} \u2193")
-        ax_counts.axhline(0.0, color="#444444", lw=0.8)
-        ax_counts.yaxis.set_major_formatter(mticker.FuncFormatter(lambda v, _: f"{abs(v):,.0f}"))
-        ax.set_xlim(lo, 1.0)
-        ax.set_ylim(max(0.0, math.floor((y_low - 0.04) * 20) / 20), 1.02)
-        ax.set_ylabel("accuracy in the bin")
-        ax.grid(True, color="#e6e6e6", lw=0.8)
-        ax.set_axisbelow(True)
-        ax.text(0.03, 0.97, "under-confident", transform=ax.transAxes, va="top", ha="left",
-                color="#777777", fontsize=9, style="italic")
-        ax.text(0.97, 0.03, "over-confident", transform=ax.transAxes, va="bottom", ha="right",
-                color="#777777", fontsize=9, style="italic")
-        ax.legend(loc="upper left", bbox_to_anchor=(0.0, 0.93), fontsize=9, frameon=True, framealpha=0.9)
-        n = self.parent_bins.n
+        for role, bins, ece, name, color, marker in (
+                ("parent", self.parent_bins, self.parent_ece, self.parent_name, PARENT_COLOR, "o"),
+                ("candidate", self.candidate_bins, self.candidate_ece, self.candidate_name, CANDIDATE_COLOR, "s")):
+            y_low = min(y_low, self._draw_model(ax, ax_counts, role, bins, f"{role}: {_short(name)}  "
+                                                f"(ECE {_legend_estimate(ece)})", color, marker, shade_gap))
+        _style_reliability(ax, ax_counts, lo, y_low)
         ax.set_title(title or f"Reliability diagram — {self.parent_bins.n_bins} {_strategy_words(self.strategy)} "
-                     f"bins, n = {n:,}", fontsize=_TITLE_SIZE, loc="left")
-        ax.tick_params(labelbottom=False)
-        ax_counts.set_xlabel("confidence (top-class probability)")
-        ax_counts.set_ylabel("examples\nper bin")
-        ax_counts.yaxis.set_major_locator(mticker.MaxNLocator(4, integer=True, symmetric=True))
-        ax_counts.grid(True, axis="y", color="#e6e6e6", lw=0.8)
-        ax_counts.set_axisbelow(True)
-        ax_counts.legend(loc="lower left", fontsize=8, ncols=2, frameon=True, framealpha=0.9)
-        ax_counts.set_xlim(lo, 1.0)
+                     f"bins, n = {self.parent_bins.n:,}", fontsize=_TITLE_SIZE, loc="left")
+        fig = ax.figure
         self.ax_, self.ax_counts_, self.figure_ = ax, ax_counts, fig
         return self
+
+    def _draw_model(self, ax: Any, ax_counts: Any, role: str, bins: Any, label: str, color: str, marker: str,
+                    shade_gap: bool) -> float:
+        """One model's curve (and gap) and its bin counts (parent up, candidate down); its lowest accuracy."""
+        conf = np.asarray(bins.mean_confidence, dtype=float)
+        acc = np.asarray(bins.accuracy, dtype=float)
+        counts = np.asarray(bins.counts, dtype=float)
+        edges = np.asarray(bins.edges, dtype=float)
+        keep = counts > 0
+        x, yv = conf[keep], acc[keep]
+        if shade_gap and x.size:
+            self.gaps_[role] = ax.vlines(x, x, yv, color=color, alpha=0.35, lw=5, zorder=2)
+        (self.lines_[role],) = ax.plot(x, yv, marker=marker, ms=6, lw=1.6, color=color, label=label,
+                                       zorder=3, markeredgecolor="white", markeredgewidth=0.8)
+        sign = 1.0 if role == "parent" else -1.0
+        self.counts_[role] = ax_counts.bar(edges[:-1], sign * counts, width=np.diff(edges), align="edge",
+                                           color=color, alpha=0.75, edgecolor="white", linewidth=0.8,
+                                           label=f"{role} \u2191" if sign > 0 else f"{role} \u2193")
+        return float(yv.min()) if x.size else math.inf
+
+
+def _reliability_axes(ax: Any, ax_counts: Any) -> tuple[Any, Any]:
+    """The reliability and counts panels: a new figure, or the counts split off below ``ax``."""
+    if ax is None:
+        fig = _new_figure((7.0, 7.2))
+        ax, ax_counts = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3.2, 1]})
+    elif ax_counts is None:
+        from mpl_toolkits.axes_grid1 import make_axes_locatable
+
+        ax_counts = make_axes_locatable(ax).append_axes("bottom", size="30%", pad=0.15, sharex=ax)
+    return ax, ax_counts
+
+
+def _style_reliability(ax: Any, ax_counts: Any, lo: float, y_low: float) -> None:
+    """Limits, labels, grid, legends and the under/over-confident hints of both panels."""
+    import matplotlib.ticker as mticker
+
+    ax_counts.axhline(0.0, color="#444444", lw=0.8)
+    ax_counts.yaxis.set_major_formatter(mticker.FuncFormatter(lambda v, _: f"{abs(v):,.0f}"))
+    ax.set_xlim(lo, 1.0)
+    ax.set_ylim(max(0.0, math.floor((y_low - 0.04) * 20) / 20), 1.02)
+    ax.set_ylabel("accuracy in the bin")
+    ax.grid(True, color="#e6e6e6", lw=0.8)
+    ax.set_axisbelow(True)
+    ax.text(0.03, 0.97, "under-confident", transform=ax.transAxes, va="top", ha="left",
+            color="#777777", fontsize=9, style="italic")
+    ax.text(0.97, 0.03, "over-confident", transform=ax.transAxes, va="bottom", ha="right",
+            color="#777777", fontsize=9, style="italic")
+    ax.legend(loc="upper left", bbox_to_anchor=(0.0, 0.93), fontsize=9, frameon=True, framealpha=0.9)
+    ax.tick_params(labelbottom=False)
+    ax_counts.set_xlabel("confidence (top-class probability)")
+    ax_counts.set_ylabel("examples\nper bin")
+    ax_counts.yaxis.set_major_locator(mticker.MaxNLocator(4, integer=True, symmetric=True))
+    ax_counts.grid(True, axis="y", color="#e6e6e6", lw=0.8)
+    ax_counts.set_axisbelow(True)
+    ax_counts.legend(loc="lower left", fontsize=8, ncols=2, frameon=True, framealpha=0.9)
+    ax_counts.set_xlim(lo, 1.0)
 
 
 def _as_dict(obj: Any) -> dict[str, Any]:
@@ -418,7 +427,16 @@ class ConfidenceHistogramDisplay:
             raise InvalidInputError(f"`ax` must be a pair of axes (histogram, scatter), got {len(ax)}")
         ax_hist, ax_sc = ax[0], ax[1]
         fig = ax_hist.figure
-        n = self.parent_prob.shape[0]
+        self._plot_histograms(ax_hist)
+        self._plot_scatter(ax_sc)
+        if title:
+            fig.suptitle(title, fontsize=_TITLE_SIZE + 1)
+        self.ax_ = np.array([ax_hist, ax_sc], dtype=object)
+        self.figure_ = fig
+        return self
+
+    def _plot_histograms(self, ax_hist: Any) -> None:
+        """Left panel: the two confidence histograms overlaid."""
         self.bars_ = {}
         for role, hist, name, color in (("parent", self.parent_hist, self.parent_name, PARENT_COLOR),
                                         ("candidate", self.candidate_hist, self.candidate_name, CANDIDATE_COLOR)):
@@ -436,6 +454,9 @@ class ConfidenceHistogramDisplay:
         ax_hist.grid(True, axis="y", color="#e6e6e6", lw=0.8)
         ax_hist.set_axisbelow(True)
 
+    def _plot_scatter(self, ax_sc: Any) -> None:
+        """Right panel: each example's probability of the parent's class under both models, flips highlighted."""
+        n = self.parent_prob.shape[0]
         lo = 1.0 / self.n_classes
         x, yv, fl = self.parent_prob, self.candidate_prob, self.flipped
         n_flip = int(fl.sum())
@@ -464,11 +485,6 @@ class ConfidenceHistogramDisplay:
         ax_sc.legend(loc="upper left", fontsize=8.5, framealpha=0.9)
         ax_sc.grid(True, color="#e6e6e6", lw=0.8)
         ax_sc.set_axisbelow(True)
-        if title:
-            fig.suptitle(title, fontsize=_TITLE_SIZE + 1)
-        self.ax_ = np.array([ax_hist, ax_sc], dtype=object)
-        self.figure_ = fig
-        return self
 
 
 # ============================================================================= flip matrix
@@ -570,18 +586,37 @@ class FlipMatrixDisplay:
         self.im_ = ax.imshow(rgba, interpolation="nearest", aspect="equal")
         if annotate is None:
             annotate = k <= 25
-        self.text_ = None
-        if annotate:
-            fs = 11 if k <= 4 else (9 if k <= 10 else 7)
-            self.text_ = np.empty((k, k), dtype=object)
-            for i in range(k):
-                for j in range(k):
-                    p = pct[i, j]
-                    dark = off[i, j] and np.isfinite(p) and norm(p) > 0.6
-                    s = f"{self.matrix[i, j]:,}" + (f"\n{p:.1f}%" if np.isfinite(p) else "")
-                    self.text_[i, j] = ax.text(j, i, s, ha="center", va="center", fontsize=fs,
-                                               color="white" if dark else "#1a1a1a",
-                                               fontweight="bold" if i == j else "normal")
+        self.text_ = self._annotate(ax, pct, off, norm) if annotate else None
+        self._label_axes(ax, pct)
+        n = int(self.matrix.sum())
+        flips = n - int(np.trace(self.matrix))
+        ax.set_title(title or f"Label flips: {flips:,} of {n:,} examples ({100.0 * flips / max(n, 1):.1f}%)",
+                     fontsize=_TITLE_SIZE, loc="left")
+        if colorbar:
+            sm = mpl.cm.ScalarMappable(norm=norm, cmap=cmap)
+            cb = fig.colorbar(sm, ax=ax, shrink=0.75, pad=0.03)
+            cb.set_label("off-diagonal: % of the parent's class")
+        self.ax_, self.figure_ = ax, fig
+        return self
+
+    def _annotate(self, ax: Any, pct: np.ndarray, off: np.ndarray, norm: Any) -> np.ndarray:
+        """Count and row percentage in every cell (white on dark cells); the text artists."""
+        k = self.matrix.shape[0]
+        fs = 11 if k <= 4 else (9 if k <= 10 else 7)
+        text = np.empty((k, k), dtype=object)
+        for i in range(k):
+            for j in range(k):
+                p = pct[i, j]
+                dark = off[i, j] and np.isfinite(p) and norm(p) > 0.6
+                s = f"{self.matrix[i, j]:,}" + (f"\n{p:.1f}%" if np.isfinite(p) else "")
+                text[i, j] = ax.text(j, i, s, ha="center", va="center", fontsize=fs,
+                                     color="white" if dark else "#1a1a1a",
+                                     fontweight="bold" if i == j else "normal")
+        return text
+
+    def _label_axes(self, ax: Any, pct: np.ndarray) -> None:
+        """Tick labels (each parent class with its n and loyalty), axis labels, cell grid."""
+        k = self.matrix.shape[0]
         rows = self.matrix.sum(axis=1)
         ylabels = []
         for i, lab in enumerate(self.labels):
@@ -598,13 +633,3 @@ class FlipMatrixDisplay:
         ax.tick_params(which="minor", length=0)
         for spine in ax.spines.values():
             spine.set_visible(False)
-        n = int(self.matrix.sum())
-        flips = n - int(np.trace(self.matrix))
-        ax.set_title(title or f"Label flips: {flips:,} of {n:,} examples ({100.0 * flips / max(n, 1):.1f}%)",
-                     fontsize=_TITLE_SIZE, loc="left")
-        if colorbar:
-            sm = mpl.cm.ScalarMappable(norm=norm, cmap=cmap)
-            cb = fig.colorbar(sm, ax=ax, shrink=0.75, pad=0.03)
-            cb.set_label("off-diagonal: % of the parent's class")
-        self.ax_, self.figure_ = ax, fig
-        return self

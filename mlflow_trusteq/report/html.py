@@ -24,8 +24,7 @@ import io
 import json
 import logging
 import math
-import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,13 +32,14 @@ import numpy as np
 import pandas as pd
 
 from .._errors import InvalidInputError
+from .._format import format_ci, format_number
 from .._types import Estimate, metric_info
+from ._alignment import ALIGNMENT_CSS, alignment_fragment
+from ._robustness import robustness_fragment
 from ._table import (
     GROUPS,
     build_rows,
     check_status_by_row,
-    fmt_ci,
-    fmt_number,
     group_skip_reason,
     not_measured,
     ordered_checks,
@@ -254,9 +254,9 @@ def _cell(e: Estimate | None, *, signed: bool = False, colspan: int = 1) -> str:
     span = f' colspan="{colspan}" style="text-align:center"' if colspan > 1 else ""
     if e is None:
         return f'<td class="num"{span}>—</td>'
-    ci = fmt_ci(e, signed=signed)
+    ci = format_ci(e, signed=signed)
     ci_html = f'<span class="ci">{_e(ci)}</span>' if ci else ""
-    return f'<td class="num"{span}>{_e(fmt_number(e.value, signed=signed))}{ci_html}</td>'
+    return f'<td class="num"{span}>{_e(format_number(e.value, signed=signed))}{ci_html}</td>'
 
 
 def _metric_title(name: str) -> tuple[str, str]:
@@ -312,7 +312,7 @@ def _per_class_rows(report: Any) -> list[str]:
         return []
     rows = []
     for lab, v in zip(report.labels, report.per_class_loyalty):
-        value = "—" if v is None or not math.isfinite(v) else fmt_number(v)
+        value = "—" if v is None or not math.isfinite(v) else format_number(v)
         rows.append(f'<tr><td class="name"><code>label_loyalty</code> <span class="note">parent predicts '
                     f'{_e(lab)}</span></td><td class="num" colspan="3" style="text-align:center">{_e(value)}</td>'
                     "<td></td></tr>")
@@ -373,7 +373,7 @@ def _disagreement_html(frame: pd.DataFrame | None, report: Any, max_rows: int, t
         for c in cols:
             v = r[c]
             if isinstance(v, (float, np.floating)):
-                tds.append(f'<td class="num">{_e(fmt_number(float(v)))}</td>')
+                tds.append(f'<td class="num">{_e(format_number(float(v)))}</td>')
             else:
                 s = str(v)
                 if len(s) > text_limit:
@@ -397,6 +397,9 @@ def _pretty_col(c: str) -> str:
 
 
 _SECTION_TITLES = {"alignment": "Attribution alignment", "robustness": "Robustness"}
+#: each section's view: a fragment rendered from the section's result (its style rules are in the page's head)
+_SECTION_RENDERERS: dict[str, Callable[[Any], str]] = {"alignment": alignment_fragment,
+                                                       "robustness": robustness_fragment}
 
 
 def _section_html(report: Any, section: str) -> str:
@@ -409,7 +412,7 @@ def _section_html(report: Any, section: str) -> str:
         result = getattr(report, section)()
         if result is None:
             raise LookupError("no result")
-        body = _embed_fragment(result.html(), f"sec-{section}")
+        body = _SECTION_RENDERERS[section](result)
     except Exception as exc:  # a rendering problem must not hide the rest of the report
         logger.exception("could not render the %s section", section)
         raw = json.dumps(report.sections[section], indent=1, default=str)[:20_000]
@@ -417,48 +420,6 @@ def _section_html(report: Any, section: str) -> str:
                 f'{_e(exc)}); its raw result:</p><details><summary>raw result</summary>'
                 f'<pre class="mono">{_e(raw)}</pre></details>')
     return f'<div class="section-box" id="sec-{_e(section)}">{body}</div>'
-
-
-_STYLE_RE = re.compile(r"<style[^>]*>(.*?)</style>", re.S | re.I)
-_BODY_RE = re.compile(r"<body[^>]*>(.*)</body>", re.S | re.I)
-_LEADING_ROOT_RE = re.compile(r"^(?:(?:html|body)\s+)+")
-
-
-def _embed_fragment(text: str, scope: str) -> str:
-    """An HTML fragment to put inside our page: a full document is reduced to its body, and its
-    style sheet is scoped to ``#scope`` so that it cannot restyle the rest of the report."""
-    m = _BODY_RE.search(text)
-    if not m:
-        return text
-    styles = _STYLE_RE.findall(text[: m.start()]) + _STYLE_RE.findall(m.group(1))
-    body = _STYLE_RE.sub("", m.group(1))
-    css = "".join(_scope_css(sheet, f"#{scope}") for sheet in styles)
-    return (f"<style>{css}</style>" if css else "") + body
-
-
-def _scope_css(css: str, scope: str) -> str:
-    css = re.sub(r"/\*.*?\*/", "", css, flags=re.S)
-    if "@" in css:  # at-rules (media queries...) are not rewritten: drop them rather than leak them
-        css = re.sub(r"@[^{]*\{(?:[^{}]*\{[^{}]*\})*[^{}]*\}", "", css)
-    out = []
-    for rule in css.split("}"):
-        if "{" not in rule:
-            continue
-        selectors, decls = rule.split("{", 1)
-        scoped = []
-        for sel in selectors.split(","):
-            sel = sel.strip()
-            if not sel:
-                continue
-            if sel in ("body", "html", ":root"):
-                scoped.append(scope)
-            else:
-                scoped.append(scope + " " + _LEADING_ROOT_RE.sub("", sel))
-        if scoped:
-            out.append(f"{', '.join(scoped)}{{{decls}}}")
-    if out:
-        out.append(f"{scope}{{margin:0}}")
-    return "\n".join(out)
 
 
 def _flatten(d: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
@@ -614,7 +575,7 @@ def render_report_html(report: Any, verdict: Any, *, title: str | None = None,
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body><main>",
+        f"<title>{_e(title)}</title><style>{_CSS}{ALIGNMENT_CSS}</style></head><body><main>",
         f"<h1>{_e(title)}</h1>",
         _meta(report),
         '<section id="verdict">', _banner(report, verdict), "</section>",

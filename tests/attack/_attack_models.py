@@ -6,7 +6,6 @@ import re
 
 import numpy as np
 import pandas as pd
-import pytest
 
 
 class ConstantModel:
@@ -84,17 +83,3 @@ class CountingModel:
     @property
     def rows(self):
         return sum(len(c) for c in self.calls)
-
-
-def have_wordnet() -> bool:
-    from mlflow_trusteq._errors import MissingDependencyError
-    from mlflow_trusteq.attack.wordnet import find_wordnet_dir
-
-    try:
-        find_wordnet_dir()
-    except MissingDependencyError:
-        return False
-    return True
-
-
-needs_wordnet = pytest.mark.skipif(not have_wordnet(), reason="WordNet not installed: apt-get install wordnet-base")

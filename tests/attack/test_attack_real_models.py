@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-from _attack_models import needs_wordnet
 
 from mlflow_trusteq.attack import RobustnessConfig, RobustnessResult, measure_robustness
 
@@ -17,7 +16,7 @@ pytestmark = pytest.mark.slow
 def bert_pair(tiny_bert, tmp_path_factory):
     pytest.importorskip("onnxruntime")
     from mlflow_trusteq.adapters import as_proba_model
-    from mlflow_trusteq.recipes import export_onnx, quantize_int8
+    from trusteq_training import export_onnx, quantize_int8
 
     model, tok, _ = tiny_bert
     d = tmp_path_factory.mktemp("tiny_bert_onnx")
@@ -28,7 +27,6 @@ def bert_pair(tiny_bert, tmp_path_factory):
     return parent, candidate
 
 
-@needs_wordnet
 def test_word_and_char_attacks_on_bert_and_its_int8_export(bert_pair, sst2_small):
     parent, candidate = bert_pair
     _, dev = sst2_small

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from _attack_models import ConstantModel, CountingModel, KeywordModel, SklearnTextModel, needs_wordnet
+from _attack_models import ConstantModel, CountingModel, KeywordModel, SklearnTextModel
 
 from mlflow_trusteq._errors import InvalidInputError, LabelMismatchError, MissingDependencyError
 from mlflow_trusteq._types import metric_info
@@ -118,7 +118,6 @@ def test_the_query_budget_is_never_exceeded(sst2_dev_frame, budget):
         assert out.queries == model.rows
 
 
-@needs_wordnet
 def test_the_query_budget_holds_for_the_word_recipe(sst2_dev_frame):
     records, y = sst2_dev_frame
     hit_budget = 0
@@ -155,7 +154,7 @@ def test_parent_and_candidate_get_the_same_examples_and_edits(sst2_dev_frame):
 
 @pytest.mark.parametrize("field", ["sentence1", "sentence2", None])
 def test_pairs_attack_only_the_chosen_field(field):
-    from mlflow_trusteq.datasets import load_mrpc
+    from _mrpc import load_mrpc
 
     dev = load_mrpc("dev").iloc[:80].reset_index(drop=True)
     records = dev[["sentence1", "sentence2"]]
@@ -185,7 +184,6 @@ def test_pairs_attack_only_the_chosen_field(field):
     assert (won["original"] == records.loc[won["index"], attacked].to_numpy()).all()
 
 
-@needs_wordnet
 def test_word_recipe_swaps_synonyms(sst2_dev_frame):
     records, y = sst2_dev_frame
     cfg = RobustnessConfig(recipes=("word",), n_examples=40, query_budget=100, progress=False)
@@ -265,10 +263,7 @@ def test_missing_wordnet_fails_before_any_query(sst2_dev_frame, monkeypatch, tmp
 
     records, y = sst2_dev_frame
     wordnet.load_wordnet.cache_clear()
-    monkeypatch.setattr(wordnet, "_SEARCH_DIRS", ())
-    monkeypatch.delenv("TRUSTEQ_WORDNET_DIR", raising=False)
-    monkeypatch.delenv("WNSEARCHDIR", raising=False)
-    monkeypatch.delenv("WNHOME", raising=False)
+    monkeypatch.setenv("TRUSTEQ_WORDNET_DIR", str(tmp_path))  # a named folder without WordNet's files
     model = CountingModel(KeywordModel())
     try:
         with pytest.raises(MissingDependencyError, match="apt-get install -y --no-install-recommends wordnet-base"):

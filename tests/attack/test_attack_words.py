@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mlflow_trusteq.attack._words import STOP_WORDS, char_candidates, highlight_diff, match_case, tokenize
+from mlflow_trusteq.attack._words import STOP_WORDS, char_candidates, match_case, tokenize
 
 
 def test_tokens_join_back_exactly():
@@ -34,8 +34,3 @@ def test_case_and_stop_words():
     assert match_case("film", "Movie") == "Film"
     assert match_case("film", "MOVIE") == "FILM"
     assert "the" in STOP_WORDS and "not" not in STOP_WORDS
-
-
-def test_highlight_marks_changed_words():
-    a, b = highlight_diff("a good <movie>", "a fine <movie>")
-    assert "<mark" in a and "good" in a and "fine" in b and "&lt;movie&gt;" in b

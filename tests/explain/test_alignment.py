@@ -95,7 +95,7 @@ def test_another_tokenizer_text_pairs(sst2_small):
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
 
-    from mlflow_trusteq.datasets import load_mrpc
+    from _mrpc import load_mrpc
 
     train, dev = load_mrpc("train"), load_mrpc("dev").iloc[:50]
     joined = train["sentence1"] + " || " + train["sentence2"]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mlflow_trusteq.explain._features import text_features
-from mlflow_trusteq.explain.lime import explain_from_masks, kernel_weights, sample_masks
+from mlflow_trusteq.explain._lime import explain_from_masks, kernel_weights, sample_masks
 
 
 def test_features_split_like_lime():

@@ -5,7 +5,7 @@ import pytest
 from scipy.cluster.hierarchy import is_valid_linkage
 
 from mlflow_trusteq.explain._features import text_features
-from mlflow_trusteq.explain.shap import shap_text, text_clustering
+from mlflow_trusteq.explain._shap import shap_text, text_clustering
 
 
 @pytest.mark.parametrize("fields", [["a good movie , truly"], ["one"], ["the cat sat", "a dog ran far away"],
@@ -35,3 +35,20 @@ def test_shap_efficiency_and_exact_dummy():
     assert v[f.names.index("not")] == pytest.approx(0.0, abs=1e-12)
     # deterministic
     np.testing.assert_array_equal(v, shap_text(f, score, max_evals=500))
+
+
+def test_moved_private_clustering_api_is_an_error_not_another_tree(monkeypatch):
+    """If shap's private `partition_tree` moves, no other tree may stand in while the settings name shap's."""
+    import shap.maskers._text
+
+    from mlflow_trusteq import MissingDependencyError
+
+    f = text_features(["a good movie , truly"])
+    expected = text_clustering(f)
+    monkeypatch.delattr(shap.maskers._text, "partition_tree")
+    with pytest.raises(MissingDependencyError, match=r"shap \S+ has no `shap.maskers._text.partition_tree`"):
+        text_clustering(f)
+    with pytest.raises(MissingDependencyError, match="partition_tree"):
+        shap_text(f, lambda xs: np.zeros(len(xs)), max_evals=20)
+    monkeypatch.undo()
+    np.testing.assert_array_equal(text_clustering(f), expected)

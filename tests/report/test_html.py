@@ -165,17 +165,6 @@ def test_sections_own_html_is_included_or_the_skip_reason(report, verdict):
     assert "section could not be rendered" in text
 
 
-def test_full_document_sections_are_reduced_to_a_scoped_fragment():
-    from mlflow_trusteq.report.html import _embed_fragment
-
-    doc = ("<!DOCTYPE html><html><head><style>body{margin:2em} table td, .x{color:red}</style></head>"
-           "<body><h2>Alignment</h2><table><tr><td>1</td></tr></table></body></html>")
-    out = _embed_fragment(doc, "sec-alignment")
-    assert "<html" not in out and "<body" not in out and "<head" not in out
-    assert "#sec-alignment table td, #sec-alignment .x{color:red}" in out
-    assert "#sec-alignment{margin:2em}" in out and out.endswith("</table>")
-
-
 def test_disagreement_frame_numbers_and_order(report, pair):
     P, Q, y = pair
     df = disagreement_frame(report)

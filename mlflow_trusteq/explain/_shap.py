@@ -27,44 +27,37 @@ from typing import Any
 
 import numpy as np
 
+from .._errors import MissingDependencyError
 from ._features import TextFeatures
 
 __all__ = ["text_clustering", "shap_text", "shap_tabular"]
 
 
-def _sequential_tree(n: int) -> np.ndarray:
-    """A balanced binary tree over ``n`` leaves in order (scipy linkage format)."""
-    rows = []
-    nodes = [(i, 1) for i in range(n)]
-    nxt = n
-    while len(nodes) > 1:
-        merged = []
-        for j in range(0, len(nodes) - 1, 2):
-            (a, sa), (b, sb) = nodes[j], nodes[j + 1]
-            rows.append([a, b, 0.0, sa + sb])
-            merged.append((nxt, sa + sb))
-            nxt += 1
-        if len(nodes) % 2:
-            merged.append(nodes[-1])
-        nodes = merged
-    out = np.array(rows, dtype=np.float64).reshape(-1, 4)
-    if len(out):
-        out[:, 2] = out[:, 3] / out[:, 3].max()
-    return out
+def _shap_partition_tree() -> Callable[..., Any]:
+    """shap's own text clustering, ``shap.maskers._text.partition_tree`` (a private shap API).
+
+    Raises :class:`~mlflow_trusteq.MissingDependencyError` naming the installed shap when it has
+    moved: another tree would change every SHAP number while the recorded settings still name
+    shap's text tree, so there is no silent substitute.
+    """
+    import shap
+
+    try:
+        from shap.maskers._text import partition_tree
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"shap {getattr(shap, '__version__', '?')} has no `shap.maskers._text.partition_tree`, the text "
+            "clustering that trusteq's SHAP alignment uses (as shap.maskers.Text builds it); install a shap release "
+            "that has it or run the alignment with methods=('lime',)") from exc
+    return partition_tree  # type: ignore[no-any-return]
 
 
 def _field_tree(words: list[str]) -> np.ndarray:
-    n = len(words)
-    if n < 2:
+    if len(words) < 2:
         return np.zeros((0, 4))
-    try:
-        from shap.maskers._text import partition_tree
-
-        pt = np.asarray(partition_tree(words, []), dtype=np.float64)
-        pt[:, 2] = pt[:, 3] / pt[:, 3].max()
-        return pt
-    except Exception:  # pragma: no cover - private shap API moved: fall back to a balanced tree
-        return _sequential_tree(n)
+    pt = np.asarray(_shap_partition_tree()(words, []), dtype=np.float64)
+    pt[:, 2] = pt[:, 3] / pt[:, 3].max()
+    return pt
 
 
 def text_clustering(features: TextFeatures) -> np.ndarray:
