@@ -16,17 +16,28 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
-import pandas as pd
 
-from ._errors import InvalidInputError
+from ._config import TrustEqConfig
+from ._errors import InvalidInputError, ModelOutputError
 from ._types import Estimate, to_jsonable
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .adapters import ProbaModel
+    from .attack import RobustnessConfig, RobustnessResult
+    from .explain import AlignmentConfig, AlignmentResult
+    from .metrics import PairSummary
+
+#: the result of an optional stage, kept typed in :attr:`TrustReport.sections`
+Section = Union["AlignmentResult", "RobustnessResult"]
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["TrustReport", "Predictions", "compare", "data_digest", "infer_kind"]
+__all__ = ["TrustReport", "Predictions", "compare", "data_digest", "infer_kind", "TrustEqConfig"]
 
 SCHEMA_VERSION = 1
 
@@ -47,8 +58,9 @@ class TrustReport:
 
     ``metrics`` maps report keys (see :mod:`mlflow_trusteq._types`) to estimates with their
     confidence intervals. ``skipped`` maps a section or metric group to the reason it was not
-    measured. ``settings`` records every choice that changes a number. ``sections`` holds the
-    serialised results of the optional stages (``alignment``, ``robustness``).
+    measured. ``settings`` records every choice that changes a number, each once. ``sections``
+    holds the results of the optional stages: ``"alignment"`` -> ``AlignmentResult``,
+    ``"robustness"`` -> ``RobustnessResult`` (serialised with their ``to_dict``/``from_dict``).
     """
 
     metrics: dict[str, Estimate]
@@ -64,7 +76,7 @@ class TrustReport:
     flip_matrix: list[list[int]] = field(default_factory=list)
     per_class_loyalty: list[float] = field(default_factory=list)
     reliability: dict[str, Any] = field(default_factory=dict)
-    sections: dict[str, Any] = field(default_factory=dict)
+    sections: dict[str, Section] = field(default_factory=dict)
     data_digest: str = ""
     created_at: str = ""
     predictions: Predictions | None = field(default=None, compare=False, repr=False)
@@ -118,7 +130,7 @@ class TrustReport:
             flip_matrix=[list(r) for r in d.get("flip_matrix", [])],
             per_class_loyalty=[float("nan") if x is None else float(x) for x in d.get("per_class_loyalty", [])],
             reliability=dict(d.get("reliability", {})),
-            sections=dict(d.get("sections", {})),
+            sections=_sections_from_dict(d.get("sections", {})),
             data_digest=d.get("data_digest", ""),
             created_at=d.get("created_at", ""),
         )
@@ -127,30 +139,46 @@ class TrustReport:
     def from_json(cls, text: str) -> TrustReport:
         return cls.from_dict(json.loads(text))
 
-    def alignment(self) -> Any:
-        """The alignment section as an ``AlignmentResult`` (``None`` if it was not measured)."""
-        if "alignment" not in self.sections:
+    def alignment(self) -> AlignmentResult | None:
+        """The alignment section (``None`` if it was not measured)."""
+        return self._section("alignment")  # type: ignore[return-value]
+
+    def robustness(self) -> RobustnessResult | None:
+        """The robustness section (``None`` if it was not measured)."""
+        return self._section("robustness")  # type: ignore[return-value]
+
+    def _section(self, name: str) -> Section | None:
+        if name not in self.sections:
             return None
+        value = self.sections[name]
+        return _section_from_dict(name, value) if isinstance(value, Mapping) else value
+
+
+def _section_from_dict(name: str, d: Mapping[str, Any]) -> Section:
+    if name == "alignment":
         from .explain import AlignmentResult
 
-        return AlignmentResult.from_dict(self.sections["alignment"])
-
-    def robustness(self) -> Any:
-        """The robustness section as a ``RobustnessResult`` (``None`` if it was not measured)."""
-        if "robustness" not in self.sections:
-            return None
+        return AlignmentResult.from_dict(dict(d))
+    if name == "robustness":
         from .attack import RobustnessResult
 
-        return RobustnessResult.from_dict(self.sections["robustness"])
+        return RobustnessResult.from_dict(dict(d))
+    raise InvalidInputError(f"unknown report section {name!r}; known: ['alignment', 'robustness']")
 
 
-def _float_or_none(x: Any) -> float | None:
+def _sections_from_dict(d: Mapping[str, Any]) -> dict[str, Section]:
+    return {name: _section_from_dict(name, value) for name, value in d.items()}
+
+
+def _float_or_none(x: float) -> float | None:
     x = float(x)
     return None if np.isnan(x) else x
 
 
 def data_digest(frame: pd.DataFrame) -> str:
     """A stable SHA-256 of a data frame's values and column names (row order matters)."""
+    import pandas as pd
+
     h = hashlib.sha256()
     h.update(json.dumps([str(c) for c in frame.columns]).encode())
     h.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
@@ -159,6 +187,8 @@ def data_digest(frame: pd.DataFrame) -> str:
 
 def infer_kind(records: pd.DataFrame) -> str:
     """``"text"`` (one string column), ``"text_pair"`` (two) or ``"tabular"``."""
+    import pandas as pd
+
     is_text = [pd.api.types.is_object_dtype(records[c]) or pd.api.types.is_string_dtype(records[c])
                for c in records.columns]
     if all(is_text) and len(is_text) in (1, 2):
@@ -172,6 +202,8 @@ def infer_kind(records: pd.DataFrame) -> str:
 
 
 def _as_frame(data: Any) -> pd.DataFrame:
+    import pandas as pd
+
     if isinstance(data, pd.DataFrame):
         return data
     if isinstance(data, Mapping):
@@ -216,14 +248,10 @@ def _split_data(frame: pd.DataFrame, targets: Any, feature_columns: Sequence[str
                 first = int(np.flatnonzero(bad.to_numpy())[0])
                 raise InvalidInputError(
                     f"text column {c!r} has a missing or non-text value at row {first}: {records[c].iloc[first]!r}")
-    if y_raw is not None:
-        missing = np.flatnonzero(pd.isna(pd.Series(y_raw)).to_numpy())
-        if missing.size:
-            raise InvalidInputError(f"gold label missing (NaN) at row {int(missing[0])}")
     return records, kind, y_raw, target_col
 
 
-def _score_both(parent: Any, candidate: Any, records: pd.DataFrame, chunk_size: int
+def _score_both(parent: ProbaModel, candidate: ProbaModel, records: pd.DataFrame, chunk_size: int
                 ) -> tuple[np.ndarray, np.ndarray, float, float]:
     """Score the same chunks with both models; return probabilities and each model's seconds.
 
@@ -245,11 +273,40 @@ def _score_both(parent: Any, candidate: Any, records: pd.DataFrame, chunk_size: 
             out[role] = np.asarray(models[role].predict_proba(chunk), dtype=np.float64)
             seconds[role] += time.perf_counter() - t0
             if out[role].ndim != 2 or out[role].shape[0] != len(chunk):
-                raise InvalidInputError(
+                raise ModelOutputError(
                     f"the {role} returned probabilities of shape {out[role].shape} for a batch of {len(chunk)} rows")
         p_parts.append(out["parent"])
         q_parts.append(out["candidate"])
     return np.concatenate(p_parts), np.concatenate(q_parts), seconds["parent"], seconds["candidate"]
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    """The validated data: what the models read, its kind, and the gold labels."""
+
+    frame: pd.DataFrame
+    records: pd.DataFrame
+    kind: str
+    y_raw: np.ndarray | None
+    target_col: str | None
+
+
+@dataclass(frozen=True)
+class _Models:
+    """Both models as adapters, and how the candidate's label order maps onto the parent's."""
+
+    parent: ProbaModel
+    candidate: ProbaModel
+    perm: np.ndarray
+    labels: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _Scores:
+    parent: np.ndarray  # (n, k)
+    candidate: np.ndarray  # (n, k), columns in the parent's label order
+    parent_seconds: float
+    candidate_seconds: float
 
 
 def compare(
@@ -258,133 +315,196 @@ def compare(
     data: Any,
     *,
     targets: str | Sequence[Any] | np.ndarray | None = None,
-    feature_columns: Sequence[str] | None = None,
-    js_base: float = 2.0,
-    n_bins_equal_width: int = 15,
-    n_bins_equal_mass: int = 10,
-    min_bin_count: int = 10,
-    n_resamples: int = 1000,
-    confidence: float = 0.95,
-    random_state: int = 0,
-    chunk_size: int = 65536,
-    alignment: Any = None,
-    robustness: Any = None,
-    parent_kwargs: Mapping[str, Any] | None = None,
-    candidate_kwargs: Mapping[str, Any] | None = None,
+    config: TrustEqConfig | Mapping[str, Any] | None = None,
+    **overrides: Any,
 ) -> TrustReport:
     """Measure how far ``candidate`` is from being trust-equivalent to ``parent`` on ``data``.
 
     Parameters
     ----------
     parent, candidate
-        Anything :func:`mlflow_trusteq.adapters.as_proba_model` accepts: a scikit-learn
-        estimator, a transformers model (pass ``tokenizer`` in ``*_kwargs``) or pipeline, an ONNX
-        Runtime session, an MLflow model URI or pyfunc, a callable, or a ready ``ProbaModel``.
+        Anything :func:`mlflow_trusteq.as_proba_model` accepts: a scikit-learn estimator, a
+        transformers model (pass ``tokenizer`` in ``parent_kwargs``/``candidate_kwargs``) or
+        pipeline, an ONNX Runtime session, an MLflow model URI or pyfunc, a callable, or a ready
+        ``ProbaModel``.
     data
         A DataFrame (or dict of columns) with the feature columns and, optionally, the gold labels.
     targets
         The name of the gold-label column, or an array of labels. Without gold labels only
         fidelity (and alignment) are measured; calibration and accuracy are *not measured*,
         never invented.
-    feature_columns
-        Columns the models read, in order; default: every column but ``targets``. One text
-        column means single texts, two mean text pairs, numeric columns mean tabular rows.
-    js_base
-        Log base of the Jensen-Shannon divergence in probability loyalty (2: JS in [0, 1];
-        ``math.e`` reproduces scipy's default, as in the loyalty study's code).
-    n_bins_equal_width, n_bins_equal_mass, min_bin_count
-        Calibration bins: equal-width (Guo et al., 15) and equal-mass (the trust-equivalence
-        study, 10); MCE ignores bins with fewer than ``min_bin_count`` examples.
-    n_resamples, confidence, random_state
-        The paired bootstrap behind every interval.
-    chunk_size
-        Rows per scoring chunk; memory does not grow with ``len(data)`` beyond the (n, k)
-        probabilities.
-    alignment, robustness
-        ``AlignmentConfig`` / ``RobustnessConfig`` to run those sections (``True`` for the
-        defaults); ``None`` skips them with the reason "not requested".
+    config : TrustEqConfig or mapping, optional
+        The measurement options (see :class:`~mlflow_trusteq.TrustEqConfig`: ``feature_columns``,
+        ``js_base``, the calibration bins, the bootstrap, ``chunk_size``, ``alignment``,
+        ``robustness``, ``parent_kwargs``, ``candidate_kwargs``). Its evaluator-only fields
+        (``parent``, ``policy``...) are not used here.
+    **overrides
+        Any field of :class:`~mlflow_trusteq.TrustEqConfig`, replacing that of ``config``
+        (``compare(p, c, df, targets="label", n_resamples=200)``); an unknown name is an error.
 
     Returns
     -------
     TrustReport
     """
-    from .adapters import align_labels, as_proba_model, encode_targets
+    cfg = TrustEqConfig.from_mapping(config, **overrides)
+    inputs = _prepare_inputs(data, targets, cfg)
+    models = _load_models(parent, candidate, cfg)
+    y = _encode_gold(inputs, models)
+    scores = _score(models, inputs.records, cfg.chunk_size)
+    summary, metrics, skipped = _measure_core(scores, y, cfg)
+    _measure_efficiency(models, scores, len(inputs.records), metrics, skipped)
+    sections = _run_sections(models, inputs, scores, y, cfg, metrics, skipped)
+    return TrustReport(
+        metrics=metrics,
+        labels=models.labels,
+        n_examples=len(inputs.records),
+        has_targets=y is not None,
+        kind=inputs.kind,
+        feature_columns=tuple(str(c) for c in inputs.records.columns),
+        parent_name=models.parent.name,
+        candidate_name=models.candidate.name,
+        settings=_settings(cfg, inputs, models, scores, summary),
+        skipped=skipped,
+        flip_matrix=[[int(x) for x in row] for row in np.asarray(summary.flip_matrix)],
+        per_class_loyalty=[float(x) for x in summary.per_class_loyalty],
+        reliability=to_jsonable(summary.reliability),
+        sections=sections,
+        data_digest=_inputs_digest(inputs),
+        created_at=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        predictions=Predictions(scores.parent, scores.candidate, y, inputs.records),
+    )
+
+
+def _prepare_inputs(data: Any, targets: Any, cfg: TrustEqConfig) -> _Inputs:
+    frame = _as_frame(data)
+    records, kind, y_raw, target_col = _split_data(frame, targets, cfg.feature_columns)
+    return _Inputs(frame, records, kind, y_raw, target_col)
+
+
+def _load_models(parent: Any, candidate: Any, cfg: TrustEqConfig) -> _Models:
+    from .adapters import align_labels, as_proba_model
+
+    parent_model = as_proba_model(parent, **dict(cfg.parent_kwargs))
+    candidate_model = as_proba_model(candidate, **dict(cfg.candidate_kwargs))
+    perm = align_labels(parent_model.labels, candidate_model.labels)
+    return _Models(parent_model, candidate_model, np.asarray(perm), tuple(parent_model.labels))
+
+
+def _encode_gold(inputs: _Inputs, models: _Models) -> np.ndarray | None:
+    """The gold labels as indices into the parent's label order (``None`` without gold labels)."""
+    from .adapters import encode_targets
+
+    return encode_targets(inputs.y_raw, models.labels) if inputs.y_raw is not None else None
+
+
+def _score(models: _Models, records: pd.DataFrame, chunk_size: int) -> _Scores:
+    logger.info("scoring %d rows with parent %s and candidate %s", len(records), models.parent.name,
+                models.candidate.name)
+    P, Q, t_parent, t_candidate = _score_both(models.parent, models.candidate, records, chunk_size)
+    Q = Q[:, models.perm]
+    for name, arr in (("parent", P), ("candidate", Q)):
+        if arr.shape[1] != len(models.labels):
+            raise ModelOutputError(
+                f"the {name} returned {arr.shape[1]} probability columns for {len(models.labels)} labels")
+    return _Scores(P, Q, t_parent, t_candidate)
+
+
+def _measure_core(scores: _Scores, y: np.ndarray | None, cfg: TrustEqConfig
+                  ) -> tuple[PairSummary, dict[str, Estimate], dict[str, str]]:
+    """Fidelity, accuracy and calibration with their paired intervals."""
     from .metrics import summarize_pair
 
-    if chunk_size < 1:
-        raise InvalidInputError(f"Expected `chunk_size` >= 1, got {chunk_size}")
-    frame = _as_frame(data)
-    records, kind, y_raw, target_col = _split_data(frame, targets, feature_columns)
-    parent_model = as_proba_model(parent, **dict(parent_kwargs or {}))
-    candidate_model = as_proba_model(candidate, **dict(candidate_kwargs or {}))
-    perm = align_labels(parent_model.labels, candidate_model.labels)
-    labels = tuple(parent_model.labels)
-    y = encode_targets(y_raw, labels) if y_raw is not None else None
-
-    logger.info("scoring %d rows with parent %s and candidate %s", len(records), parent_model.name,
-                candidate_model.name)
-    P, Q, t_parent, t_candidate = _score_both(parent_model, candidate_model, records, chunk_size)
-    Q = Q[:, perm]
-    for name, arr in (("parent", P), ("candidate", Q)):
-        if arr.shape[1] != len(labels):
-            raise InvalidInputError(f"the {name} returned {arr.shape[1]} probability columns for {len(labels)} labels")
-
-    summary = summarize_pair(P, Q, y, base=js_base, n_bins_equal_width=n_bins_equal_width,
-                             n_bins_equal_mass=n_bins_equal_mass, min_bin_count=min_bin_count,
-                             n_resamples=n_resamples, confidence=confidence, random_state=random_state)
-    metrics: dict[str, Estimate] = dict(summary.estimates)
+    summary = summarize_pair(scores.parent, scores.candidate, y, base=cfg.js_base,
+                             n_bins_equal_width=cfg.n_bins_equal_width, n_bins_equal_mass=cfg.n_bins_equal_mass,
+                             min_bin_count=cfg.min_bin_count, n_resamples=cfg.n_resamples,
+                             confidence=cfg.confidence, random_state=cfg.random_state)
     skipped: dict[str, str] = {}
     if y is None:
         skipped["calibration"] = "not measured: no gold labels were given (pass `targets=`)"
         skipped["accuracy"] = "not measured: no gold labels were given (pass `targets=`)"
+    return summary, dict(summary.estimates), skipped
 
-    # efficiency: throughput on the same chunks in the same run, and size on disk
-    n = len(records)
+
+def _measure_efficiency(models: _Models, scores: _Scores, n: int, metrics: dict[str, Estimate],
+                        skipped: dict[str, str]) -> None:
+    """Throughput on the same chunks in the same run, and size on disk."""
+    t_parent, t_candidate = scores.parent_seconds, scores.candidate_seconds
     metrics["parent/throughput"] = Estimate(n / t_parent if t_parent > 0 else float("nan"))
     metrics["candidate/throughput"] = Estimate(n / t_candidate if t_candidate > 0 else float("nan"))
     metrics["speedup"] = Estimate(t_parent / t_candidate if t_candidate > 0 else float("nan"))
-    p_size, c_size = parent_model.size_bytes, candidate_model.size_bytes
+    p_size, c_size = models.parent.size_bytes, models.candidate.size_bytes
     if p_size and c_size:
         metrics["size_ratio"] = Estimate(c_size / p_size)
     else:
         skipped["size_ratio"] = "not measured: size on disk unknown for " + (
             "the parent" if not p_size else "the candidate")
 
+
+#: ``summarize_pair``'s names for options the config already records (config name on the right)
+_METRIC_SETTING_NAMES = {"base": "js_base", "n_bins_equal_width": "n_bins_equal_width",
+                         "n_bins_equal_mass": "n_bins_equal_mass", "min_bin_count": "min_bin_count",
+                         "n_resamples": "n_resamples", "confidence": "confidence", "random_state": "random_state"}
+
+
+def _settings(cfg: TrustEqConfig, inputs: _Inputs, models: _Models, scores: _Scores,
+              summary: PairSummary) -> dict[str, Any]:
+    """Every choice that changes a number, each recorded once, under its config name."""
     settings: dict[str, Any] = {
-        "js_base": js_base,
-        "n_bins_equal_width": n_bins_equal_width,
-        "n_bins_equal_mass": n_bins_equal_mass,
-        "min_bin_count": min_bin_count,
-        "n_resamples": n_resamples,
-        "confidence": confidence,
-        "random_state": random_state,
-        "chunk_size": chunk_size,
-        "targets_column": target_col,
-        "label_order": list(labels),
-        "candidate_label_permutation": [int(i) for i in perm],
-        "parent_size_bytes": p_size,
-        "candidate_size_bytes": c_size,
-        "parent_seconds": t_parent,
-        "candidate_seconds": t_candidate,
-        "metrics": dict(summary.settings),
+        "js_base": cfg.js_base,
+        "n_bins_equal_width": cfg.n_bins_equal_width,
+        "n_bins_equal_mass": cfg.n_bins_equal_mass,
+        "min_bin_count": cfg.min_bin_count,
+        "n_resamples": cfg.n_resamples,
+        "confidence": cfg.confidence,
+        "random_state": cfg.random_state,
+        "chunk_size": cfg.chunk_size,
+        "targets_column": inputs.target_col,
+        "label_order": list(models.labels),
+        "candidate_label_permutation": [int(i) for i in models.perm],
+        "parent_size_bytes": models.parent.size_bytes,
+        "candidate_size_bytes": models.candidate.size_bytes,
+        "parent_seconds": scores.parent_seconds,
+        "candidate_seconds": scores.candidate_seconds,
+        "metrics": _metric_settings(summary, settings_of_cfg={k: getattr(cfg, v) for k, v in
+                                                               _METRIC_SETTING_NAMES.items()}),
     }
     for attr in ("batch_size", "max_length", "max_tokens_per_batch"):
-        for role, model in (("parent", parent_model), ("candidate", candidate_model)):
+        for role, model in (("parent", models.parent), ("candidate", models.candidate)):
             if getattr(model, attr, None) is not None:
                 settings[f"{role}_{attr}"] = getattr(model, attr)
+    return settings
 
-    sections: dict[str, Any] = {}
-    pred = P.argmax(axis=1)
-    if kind == "tabular" and robustness is not None:
+
+def _metric_settings(summary: PairSummary, settings_of_cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """The metric layer's own settings, less those the config records (checked to agree)."""
+    out = dict(summary.settings)
+    for name, value in settings_of_cfg.items():
+        if name in out:
+            if out[name] != value:  # would mean the metric layer used another value than asked for
+                raise AssertionError(f"summarize_pair recorded {name}={out[name]!r}, the config {value!r}")
+            del out[name]
+    return out
+
+
+def _run_sections(models: _Models, inputs: _Inputs, scores: _Scores, y: np.ndarray | None,
+                  cfg: TrustEqConfig, metrics: dict[str, Estimate], skipped: dict[str, str]) -> dict[str, Section]:
+    """The optional stages; each is measured, or recorded as skipped with the reason (fail closed)."""
+    sections: dict[str, Section] = {}
+    pred = scores.parent.argmax(axis=1)
+    robustness = cfg.robustness_config()
+    if inputs.kind == "tabular" and robustness is not None:
         skipped["robustness"] = "not measured: the word and character attacks need text inputs"
         robustness = None
-    for section, config, runner in (("alignment", alignment, _run_alignment),
-                                     ("robustness", robustness, _run_robustness)):
-        if config is None or config is False:
-            skipped[section] = f"not requested (pass `{section}=True` or a config)"
+    stages: tuple[tuple[str, Any, Any], ...] = (("alignment", cfg.alignment_config(), _run_alignment),
+                                                ("robustness", robustness, _run_robustness))
+    for section, config, runner in stages:
+        if config is None:
+            skipped.setdefault(section, f"not requested (pass `{section}=True` or a config)")
             continue
         try:
-            result = runner(parent_model, candidate_model, records, kind, pred, y, config)
+            # the raw gold labels: each section maps them with the same rule (adapters.encode_targets)
+            result = runner(models.parent, models.candidate, inputs.records, inputs.kind, pred, inputs.y_raw,
+                            config)
         except Exception as exc:  # fail closed: recorded as skipped, the policy fails it
             logger.exception("%s stage failed", section)
             skipped[section] = f"error: {type(exc).__name__}: {exc}"
@@ -392,50 +512,34 @@ def compare(
         if result is None:
             skipped[section] = "not measured: it needs gold labels (pass `targets=`)"
             continue
-        sections[section] = result.to_dict()
+        sections[section] = result
         metrics.update({f"{section}/{k}": v for k, v in result.estimates().items()})
-
-    return TrustReport(
-        metrics=metrics,
-        labels=labels,
-        n_examples=n,
-        has_targets=y is not None,
-        kind=kind,
-        feature_columns=tuple(str(c) for c in records.columns),
-        parent_name=parent_model.name,
-        candidate_name=candidate_model.name,
-        settings=settings,
-        skipped=skipped,
-        flip_matrix=[[int(x) for x in row] for row in np.asarray(summary.flip_matrix)],
-        per_class_loyalty=[float(x) for x in summary.per_class_loyalty],
-        reliability=to_jsonable(summary.reliability),
-        sections=sections,
-        data_digest=data_digest(pd.concat([records, frame[[target_col]].reset_index(drop=True)], axis=1)
-                                if target_col else records),
-        created_at=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        predictions=Predictions(P, Q, y, records),
-    )
+    return sections
 
 
-def _run_alignment(parent: Any, candidate: Any, records: pd.DataFrame, kind: str, pred: np.ndarray,
-                   y: np.ndarray | None, config: Any) -> Any:
-    from .explain import AlignmentConfig, measure_alignment
+def _inputs_digest(inputs: _Inputs) -> str:
+    import pandas as pd
 
-    if config is True:
-        config = AlignmentConfig()
+    if inputs.target_col is None:
+        return data_digest(inputs.records)
+    gold = inputs.frame[[inputs.target_col]].reset_index(drop=True)
+    return data_digest(pd.concat([inputs.records, gold], axis=1))
+
+
+def _run_alignment(parent: ProbaModel, candidate: ProbaModel, records: pd.DataFrame, kind: str,
+                   pred: np.ndarray, y: np.ndarray | None, config: AlignmentConfig) -> AlignmentResult | None:
+    from .explain import measure_alignment
+
     if getattr(config, "target", "parent_prediction") == "gold" and y is None:
         return None
     return measure_alignment(parent, candidate, records, parent_pred=pred, targets=y,
                              kind="tabular" if kind == "tabular" else "text", config=config)
 
 
-def _run_robustness(parent: Any, candidate: Any, records: pd.DataFrame, kind: str, pred: np.ndarray,
-                    y: np.ndarray | None, config: Any) -> Any:
-    from .attack import RobustnessConfig, measure_robustness
+def _run_robustness(parent: ProbaModel, candidate: ProbaModel, records: pd.DataFrame, kind: str,
+                    pred: np.ndarray, y: np.ndarray | None, config: RobustnessConfig) -> RobustnessResult | None:
+    from .attack import measure_robustness
 
-    if config is True:
-        config = RobustnessConfig()
     if y is None:
         return None
     return measure_robustness(parent, candidate, records, y, config=config)
-

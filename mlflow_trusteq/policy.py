@@ -5,11 +5,18 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal
 
 from ._errors import PolicyError
+from ._format import format_short
+from ._keys import format_key, metric_info, parse_key
+from ._types import Estimate
+
+if TYPE_CHECKING:
+    from .compare import TrustReport
 
 __all__ = ["CheckResult", "Verdict", "Check", "Policy", "DEFAULT_POLICY"]
 
@@ -131,8 +138,6 @@ class Policy:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Policy:
         """Build from a dict shaped like :data:`DEFAULT_POLICY`; typos are errors, not ignored."""
-        from ._types import metric_info
-
         if not isinstance(d, dict):
             raise PolicyError(f"a policy must be a mapping, got {type(d).__name__}")
         unknown = set(d) - _TOP_KEYS
@@ -151,7 +156,10 @@ class Policy:
             if bad:
                 raise PolicyError(f"check {metric!r}: unknown key(s) {sorted(bad)}; allowed: {sorted(_CHECK_KEYS)}")
             try:
+                parse_key(metric)
                 metric_info(metric)
+            except ValueError as exc:
+                raise PolicyError(f"check {metric!r}: {exc}") from None
             except KeyError as exc:
                 raise PolicyError(f"check {metric!r}: {exc.args[0]}") from None
             if not any(spec.get(k) is not None for k in
@@ -165,7 +173,7 @@ class Policy:
             if spec.get("margin") is not None and spec["margin"] < 0:
                 raise PolicyError(f"check {metric!r}: margin must be >= 0, got {spec['margin']!r}")
             if (spec.get("min_absolute_change") is not None or spec.get("min_relative_change") is not None) \
-                    and not metric.startswith("candidate/"):
+                    and not _is_core_candidate(metric):
                 raise PolicyError(f"check {metric!r}: min_absolute_change/min_relative_change compare the "
                                   "candidate with its parent, so they apply to 'candidate/<metric>' keys")
             c_decide = spec.get("decide_on", decide_on)
@@ -224,7 +232,7 @@ class Policy:
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
 
     # -- judging -------------------------------------------------------------------------------
-    def judge(self, report: Any) -> Verdict:
+    def judge(self, report: TrustReport) -> Verdict:
         """Apply every check to ``report`` (a TrustReport); any fail or required skip fails."""
         results = tuple(_judge_one(c, report) for c in self.checks)
         failed = [r for r in results if r.status == "fail"]
@@ -241,20 +249,13 @@ def _check_decide_on(value: Any, where: str) -> None:
         raise PolicyError(f"{where}: decide_on must be 'bound' or 'point', got {value!r}")
 
 
-def _section_of(metric: str) -> str:
-    head = metric.split("/", 1)[0]
-    if head in ("alignment", "robustness"):
-        return head
-    base = metric.rsplit("/", 1)[-1]
-    if base == "accuracy" or base.endswith("flip_rate"):
-        return "accuracy"
-    if base.startswith(("ece_", "mce_", "brier", "log_loss")):
-        return "calibration"
-    return base
+def _is_core_candidate(metric: str) -> bool:
+    key = parse_key(metric)
+    return key.role == "candidate" and key.section is None
 
 
-def _missing(check: Check, report: Any) -> CheckResult:
-    section = _section_of(check.metric)
+def _missing(check: Check, report: TrustReport) -> CheckResult:
+    section = parse_key(check.metric).skipped_under
     reason = report.skipped.get(section) or report.skipped.get(check.metric)
     errored = bool(reason) and reason.startswith("error")
     why = reason or "the report does not contain this metric"
@@ -264,9 +265,7 @@ def _missing(check: Check, report: Any) -> CheckResult:
     return CheckResult(check.metric, "skipped", f"{check.metric}: skipped ({why}); not required by the policy")
 
 
-def _judge_one(check: Check, report: Any) -> CheckResult:
-    from ._types import metric_info
-
+def _judge_one(check: Check, report: TrustReport) -> CheckResult:
     est = report.metrics.get(check.metric)
     if est is None or est.value is None or not math.isfinite(est.value):
         return _missing(check, report)
@@ -277,14 +276,14 @@ def _judge_one(check: Check, report: Any) -> CheckResult:
         return CheckResult(check.metric, "fail", f"{check.metric}: no confidence interval to judge "
                            "(decide_on='bound'); too few examples?", value=est.value)
 
-    def pessimistic(e: Any, higher_better: bool) -> float:
+    def pessimistic(e: Estimate, higher_better: bool) -> float:
         if not use_bound or e.lower is None or e.upper is None:
             return float(e.value)
         return float(e.lower if higher_better else e.upper)
 
     what = "the lower bound of its CI" if use_bound and higher else (
         "the upper bound of its CI" if use_bound else "its point estimate")
-    fmt = "{:.4g}".format
+    fmt = format_short
     if check.margin is not None:
         lo, hi = (est.lower, est.upper) if use_bound and est.lower is not None else (est.value, est.value)
         ok = -check.margin <= lo and hi <= check.margin
@@ -300,15 +299,29 @@ def _judge_one(check: Check, report: Any) -> CheckResult:
                                f"{check.metric} = {fmt(est.value)}: {what} is {fmt(b)}, "
                                f"{'below' if higher else 'above'} the threshold {fmt(check.threshold)}",
                                est.value, b, check.threshold)
+    changed = _judge_change(check, est, report, higher, pessimistic)
+    if changed is not None:
+        return changed
+    b = pessimistic(est, higher)
+    return CheckResult(check.metric, "pass", f"{check.metric} = {fmt(est.value)} passes ({what}: {fmt(b)})",
+                       est.value, b, check.threshold)
+
+
+def _judge_change(check: Check, est: Estimate, report: TrustReport, higher: bool,
+                  pessimistic: Callable[[Estimate, bool], float]) -> CheckResult | None:
+    """The ``min_absolute_change``/``min_relative_change`` rules: a failing result, or ``None``."""
+    use_bound = check.decide_on == "bound"
+    fmt = format_short
     for kind in ("min_absolute_change", "min_relative_change"):
         limit = getattr(check, kind)
         if limit is None:
             continue
-        base_name = check.metric.split("/", 1)[1]
-        parent = report.metrics.get(f"parent/{base_name}")
-        diff = report.metrics.get(f"diff/{base_name}")
+        key = parse_key(check.metric)
+        parent_key, diff_key = (format_key(replace(key, role=r)) for r in ("parent", "diff"))
+        parent = report.metrics.get(parent_key)
+        diff = report.metrics.get(diff_key)
         if parent is None or diff is None:
-            return _missing(Check(f"parent/{base_name}", required=True), report)
+            return _missing(Check(parent_key, required=True), report)
         # the paired CI of the difference, signed so that "better" is positive
         d = pessimistic(diff, higher)
         gain = d if higher else -d
@@ -324,6 +337,4 @@ def _judge_one(check: Check, report: Any) -> CheckResult:
                                f"{check.metric}: {unit} change against the parent is {fmt(gain)} "
                                f"({'pessimistic CI bound' if use_bound else 'point'}), less than the required "
                                f"{fmt(limit)}", est.value, gain, limit)
-    b = pessimistic(est, higher)
-    return CheckResult(check.metric, "pass", f"{check.metric} = {fmt(est.value)} passes ({what}: {fmt(b)})",
-                       est.value, b, check.threshold)
+    return None

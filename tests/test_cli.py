@@ -106,3 +106,40 @@ def test_help_texts_explain_themselves():
 def test_console_script_is_installed():
     r = subprocess.run([sys.executable, "-m", "mlflow_trusteq.cli", "--version"], capture_output=True, text=True)
     assert r.returncode == 0 and "version" in r.stdout.lower()
+
+
+def test_evaluate_options_are_the_config_fields():
+    """Every option of `trusteq evaluate` sets a TrustEqConfig field or is declared CLI-only; defaults agree."""
+    from mlflow_trusteq import TrustEqConfig
+    from mlflow_trusteq.cli import CLI_ONLY_OPTIONS, CONFIG_OPTIONS, config_from_options
+
+    params = {p.name: p for p in cli.commands["evaluate"].params}
+    assert set(params) == set(CONFIG_OPTIONS) | set(CLI_ONLY_OPTIONS)
+    assert not set(CONFIG_OPTIONS) & set(CLI_ONLY_OPTIONS)
+    assert set(CONFIG_OPTIONS.values()) <= set(TrustEqConfig.field_names())
+    defaults = TrustEqConfig()
+    command = cli.commands["evaluate"]
+    plain = command.make_context("evaluate", ["models:/m/2", "--data", "d.csv"]).params
+    assert plain["seed"] == defaults.random_state and plain["n_resamples"] == defaults.n_resamples
+    cfg = config_from_options({k: plain[k] for k in CONFIG_OPTIONS})
+    assert cfg == TrustEqConfig(parent="lineage"), "the CLI's defaults are the config's"
+    args = ["models:/m/2", "--data", "d.csv", "--text-column", "sentence", "--alignment", "--explain-examples", "3",
+            "--seed", "5", "--no-record"]
+    given = command.make_context("evaluate", args).params
+    cfg = config_from_options({k: given[k] for k in CONFIG_OPTIONS})
+    assert cfg.feature_columns == ("sentence",) and cfg.random_state == 5 and cfg.parent == "lineage"
+    assert cfg.alignment == {"random_state": 5, "n_examples": 3} and cfg.robustness is False
+    assert cfg.record_verdict is False and cfg.n_resamples == defaults.n_resamples
+
+
+def test_read_table_lives_below_the_cli():
+    """integration/webhook.py reads data files without importing the CLI (no upward import)."""
+    from pathlib import Path
+
+    import mlflow_trusteq.integration.webhook as webhook
+
+    assert "from ..cli" not in Path(webhook.__file__).read_text()
+    from mlflow_trusteq._data import read_table
+
+    with pytest.raises(Exception, match="does not exist"):
+        read_table("/nonexistent/file.csv")

@@ -147,7 +147,7 @@ def test_tabular_pair_and_efficiency(rng):
 def test_real_int8_candidate_gets_plausible_numbers(tiny_bert, sst2_small, tmp_path):
     """A real parent (tiny BERT) and a real int8 candidate (onnxruntime.quantization)."""
     from mlflow_trusteq.adapters import OnnxTextAdapter
-    from mlflow_trusteq.recipes import export_onnx, quantize_int8
+    from trusteq_training import export_onnx, quantize_int8
 
     model, tok, _ = tiny_bert
     _, dev = sst2_small
@@ -170,7 +170,7 @@ def test_minilm_parent_and_int8_candidate(sst2_small, tmp_path):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from mlflow_trusteq.adapters import OnnxTextAdapter
-    from mlflow_trusteq.recipes import export_onnx, fine_tune, minilm_path, quantize_int8
+    from trusteq_training import export_onnx, fine_tune, minilm_path, quantize_int8
 
     train, dev = sst2_small
     torch.manual_seed(0)

@@ -14,6 +14,8 @@ MODULES = [
     "mlflow_trusteq.metrics.pair",
     "mlflow_trusteq.adapters.labels",
     "mlflow_trusteq.datasets",
+    "mlflow_trusteq._keys",
+    "mlflow_trusteq._format",
 ]
 
 

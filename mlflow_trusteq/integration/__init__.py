@@ -5,6 +5,7 @@ Kept import-light: MLflow loads the evaluator entry point whenever model evaluat
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 __all__ = ["TrustEqConfig", "evaluate_and_log", "evaluate_version", "load_evaluation"]
@@ -26,11 +27,16 @@ def load_evaluation(run_id: str, client: Any = None) -> Any:
     return _impl(run_id, client)
 
 
-def evaluate_version(name: str, version: str | int, *, data: Any, targets: Any = None, policy: Any = None,
-                     client: Any = None, **config: Any) -> Any:
-    """Evaluate registered version ``name``/``version`` against the parent named by its lineage tag.
+def evaluate_version(name: str, version: str | int, *, data: Any, targets: Any = None,
+                     config: TrustEqConfig | Mapping[str, Any] | None = None, client: Any = None,
+                     **overrides: Any) -> Any:
+    """Evaluate registered version ``name``/``version`` against its parent (default: its lineage tag).
 
-    Used by the webhook receiver and by scripts; returns an ``EvaluationOutcome``.
+    Used by the webhook receiver and by scripts; returns an ``EvaluationOutcome``. ``config`` and
+    ``overrides`` (e.g. ``policy=...``) are :class:`TrustEqConfig` fields, parsed by
+    :meth:`TrustEqConfig.from_mapping`.
     """
-    cfg = {"parent": "lineage", "candidate": f"models:/{name}/{version}", "policy": policy, **config}
-    return evaluate_and_log(f"models:/{name}/{version}", data, targets=targets, config=cfg, client=client)
+    uri = f"models:/{name}/{version}"
+    cfg = TrustEqConfig.from_mapping(config, **overrides)
+    cfg = TrustEqConfig.from_mapping(cfg, parent=cfg.parent or "lineage", candidate=uri)
+    return evaluate_and_log(uri, data, targets=targets, config=cfg, client=client)

@@ -8,7 +8,16 @@ import math
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+from .._keys import mlflow_name
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from mlflow import MlflowClient
+
+    from ..compare import TrustReport
+    from ..policy import Policy, Verdict
 
 logger = logging.getLogger(__name__)
 
@@ -18,22 +27,22 @@ __all__ = ["ARTIFACT_DIR", "metric_payload", "log_evaluation", "load_evaluation"
 ARTIFACT_DIR = "trusteq"
 
 
-def metric_payload(report: Any, verdict: Any) -> dict[str, float]:
+def metric_payload(report: TrustReport, verdict: Verdict) -> dict[str, float]:
     """The numeric metrics of a report, namespaced ``trusteq/…``; CI bounds as ``…/ci_lower|ci_upper``.
 
     Non-finite values are left out (MLflow would store them, but they cannot be compared).
     The verdict is ``trusteq/verdict`` = 1 (pass) or 0 (fail).
     """
-    out: dict[str, float] = {"trusteq/verdict": 1.0 if verdict.passed else 0.0}
+    out: dict[str, float] = {mlflow_name("verdict"): 1.0 if verdict.passed else 0.0}
     for key, est in sorted(report.metrics.items()):
-        for suffix, value in (("", est.value), ("/ci_lower", est.lower), ("/ci_upper", est.upper)):
+        for bound, value in ((None, est.value), ("ci_lower", est.lower), ("ci_upper", est.upper)):
             if value is not None and math.isfinite(float(value)):
-                out[f"trusteq/{key}{suffix}"] = float(value)
-    out["trusteq/n_examples"] = float(report.n_examples)
+                out[mlflow_name(key, bound)] = float(value)
+    out[mlflow_name("n_examples")] = float(report.n_examples)
     return out
 
 
-def _params(report: Any, policy: Any, parent_uri: str) -> dict[str, str]:
+def _params(report: TrustReport, policy: Policy, parent_uri: str) -> dict[str, str]:
     s = report.settings
     params = {
         "parent": parent_uri,
@@ -49,16 +58,16 @@ def _params(report: Any, policy: Any, parent_uri: str) -> dict[str, str]:
         "kind": report.kind,
     }
     for section in ("alignment", "robustness"):
-        sec = report.sections.get(section)
-        if sec:
-            for k, v in (sec.get("settings") or {}).items():
+        result = getattr(report, section)()
+        if result is not None:
+            for k, v in (result.settings or {}).items():
                 if isinstance(v, (int, float, str, bool)):
                     params[f"{section}.{k}"] = v
     return {f"trusteq.{k}": str(v)[:500] for k, v in params.items() if v is not None}
 
 
-def log_evaluation(client: Any, run_id: str, report: Any, verdict: Any, policy: Any, *, parent_uri: str,
-                   candidate: tuple[str, str] | None, max_disagreements: int = 200
+def log_evaluation(client: MlflowClient, run_id: str, report: TrustReport, verdict: Verdict, policy: Policy, *,
+                   parent_uri: str, candidate: tuple[str, str] | None, max_disagreements: int = 200
                    ) -> tuple[dict[str, float], dict[str, str]]:
     """Log everything about one evaluation to ``run_id``; returns (metrics, artifact paths).
 
@@ -68,8 +77,6 @@ def log_evaluation(client: Any, run_id: str, report: Any, verdict: Any, policy: 
     so that they show in the UI's evaluation view.
     """
     from mlflow.entities import Metric, Param, RunTag
-
-    from ..report import disagreement_frame, write_report
 
     metrics = metric_payload(report, verdict)
     now = int(time.time() * 1000)
@@ -91,13 +98,23 @@ def log_evaluation(client: Any, run_id: str, report: Any, verdict: Any, policy: 
     client.log_batch(run_id, params=[Param(k, v) for k, v in params.items()],
                      tags=[RunTag(k, v) for k, v in tags.items()])
 
+    artifacts = _log_artifacts(client, run_id, report, verdict, policy, parent_uri, tags.get("trusteq.candidate"))
+    artifacts.update(_log_tables(client, run_id, report, max_disagreements))
+    return metrics, artifacts
+
+
+def _log_artifacts(client: MlflowClient, run_id: str, report: TrustReport, verdict: Verdict, policy: Policy,
+                   parent_uri: str, candidate_uri: str | None) -> dict[str, str]:
+    """The files under ``trusteq/``: the HTML report and figures, the JSON records, the section pages."""
+    from ..report import write_report
+
     artifacts: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="trusteq-") as tmp:
         out = Path(tmp)
         files = write_report(report, verdict, out)
         (out / "verdict.json").write_text(json.dumps(
             {**verdict.to_dict(), "parent": parent_uri, "run_id": run_id, "data_digest": report.data_digest,
-             "candidate": tags.get("trusteq.candidate")}, indent=2))
+             "candidate": candidate_uri}, indent=2))
         (out / "report.json").write_text(report.to_json())
         (out / "policy.json").write_text(json.dumps(policy.to_dict(), indent=2))
         names = [Path(p).name for p in files.values()] + ["verdict.json", "report.json", "policy.json"]
@@ -109,17 +126,24 @@ def log_evaluation(client: Any, run_id: str, report: Any, verdict: Any, policy: 
         client.log_artifacts(run_id, str(out), ARTIFACT_DIR)
         for name in names:
             artifacts[name] = f"{ARTIFACT_DIR}/{name}"
+    return artifacts
+
+
+def _log_tables(client: MlflowClient, run_id: str, report: TrustReport, max_disagreements: int) -> dict[str, str]:
+    """The disagreement and per-example section tables, as MLflow tables (shown in the evaluation view)."""
+    from ..report import disagreement_frame
 
     tables = {"disagreements": disagreement_frame(report, max_rows=max_disagreements)}
     for section in ("alignment", "robustness"):
         result = getattr(report, section)()
         if result is not None:
             tables[section] = result.table()
+    artifacts: dict[str, str] = {}
     for name, frame in tables.items():
         if frame is not None and len(frame):
             client.log_table(run_id, _table_safe(frame), f"{ARTIFACT_DIR}/{name}.json")
             artifacts[f"{name}_table"] = f"{ARTIFACT_DIR}/{name}.json"
-    return metrics, artifacts
+    return artifacts
 
 
 def _standalone_page(section: str, body: str) -> str:
@@ -133,7 +157,7 @@ def _standalone_page(section: str, body: str) -> str:
             f"<body>{body}</body></html>")
 
 
-def _table_safe(frame: Any) -> Any:
+def _table_safe(frame: pd.DataFrame) -> pd.DataFrame:
     """MLflow tables hold JSON scalars: lists and dicts become JSON strings."""
     frame = frame.copy()
     for col in frame.columns:
@@ -143,7 +167,7 @@ def _table_safe(frame: Any) -> Any:
     return frame
 
 
-def load_evaluation(run_id: str, client: Any = None) -> tuple[Any, Any, dict[str, str]]:
+def load_evaluation(run_id: str, client: MlflowClient | None = None) -> tuple[TrustReport, Verdict, dict[str, str]]:
     """Read back (TrustReport, Verdict, run tags) of a past trusteq evaluation run."""
     import mlflow
     from mlflow import MlflowClient

@@ -7,14 +7,18 @@ column per role; any other key is a *pair* row holding one value for the two mod
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
+from .._format import format_ci, format_number
+from .._keys import parse_key
 from .._types import Estimate
 
+if TYPE_CHECKING:
+    from ..compare import TrustReport
+    from ..policy import CheckResult, Verdict
+
 GROUPS = ("fidelity", "accuracy", "calibration", "efficiency", "alignment", "robustness", "other")
-ROLES = ("parent", "candidate", "diff")
 
 _ORDER = ["label_loyalty", "probability_loyalty", "negative_flip_rate", "positive_flip_rate", "accuracy",
           "ece_equal_mass", "ece_equal_width", "mce_equal_mass", "mce_equal_width", "brier_loss", "log_loss",
@@ -34,35 +38,21 @@ class Row:
 
 def split_key(key: str) -> tuple[str, str]:
     """``(row name, role)`` of a report key; role is ``"pair"`` for a key without one."""
-    parts = key.split("/")
-    if len(parts) >= 2 and parts[-2] in ROLES:
-        return "/".join(parts[:-2] + parts[-1:]), parts[-2]
-    return key, "pair"
+    parsed = parse_key(key)
+    return parsed.row, parsed.role or "pair"
 
 
 def group_of(name: str) -> str:
-    head = name.split("/", 1)[0]
-    if head in ("alignment", "robustness"):
-        return head
-    base = name.rsplit("/", 1)[-1]
-    if base in ("label_loyalty", "probability_loyalty") or base.endswith("flip_rate"):
-        return "fidelity"
-    if base == "accuracy":
-        return "accuracy"
-    if base.startswith(("ece_", "mce_", "brier", "log_loss")):
-        return "calibration"
-    if base in ("speedup", "size_ratio", "throughput"):
-        return "efficiency"
-    return "other"
+    """The display group of a row name (or key): its section, else its metric's registered group."""
+    return parse_key(name).group
 
 
 def _sort_key(name: str) -> tuple[int, str]:
-    base = name.rsplit("/", 1)[-1]
-    prefix = name.rsplit("/", 1)[0] if "/" in name else ""
-    try:
-        return (_ORDER.index(base), name) if not prefix else (len(_ORDER), name)
-    except ValueError:
-        return (len(_ORDER), name)
+    """Core metrics in :data:`_ORDER`, then everything else (section rows, unknown names) by name."""
+    key = parse_key(name)
+    if key.section is None and key.metric in _ORDER:
+        return _ORDER.index(key.metric), name
+    return len(_ORDER), name
 
 
 def build_rows(metrics: dict[str, Estimate]) -> dict[str, list[Row]]:
@@ -78,30 +68,12 @@ def build_rows(metrics: dict[str, Estimate]) -> dict[str, list[Row]]:
     return out
 
 
-def fmt_number(x: float | None, *, signed: bool = False) -> str:
-    """Four significant digits, thousands separators for large values, ``—`` for missing."""
-    if x is None or (isinstance(x, float) and not math.isfinite(x)):
-        return "—"
-    x = float(x)
-    sign = "+" if signed and x > 0 else ""
-    if x == 0:
-        return "0"
-    if abs(x) >= 1000:
-        return f"{sign}{x:,.0f}"
-    if abs(x) >= 10:
-        return f"{sign}{x:.4g}"
-    if abs(x) >= 1e-3:
-        return f"{sign}{x:.4f}"
-    return f"{sign}{x:.2e}"
+#: the shared formatters, under the names the report modules use
+fmt_number = format_number
+fmt_ci = format_ci
 
 
-def fmt_ci(e: Estimate | None, *, signed: bool = False) -> str:
-    if e is None or e.lower is None or e.upper is None:
-        return ""
-    return f"[{fmt_number(e.lower, signed=signed)}, {fmt_number(e.upper, signed=signed)}]"
-
-
-def check_status_by_row(verdict: Any) -> dict[str, str]:
+def check_status_by_row(verdict: Verdict | None) -> dict[str, str]:
     """Row name -> worst status (fail > skipped > pass) of the verdict's checks on it."""
     rank = {"pass": 0, "skipped": 1, "fail": 2}
     out: dict[str, str] = {}
@@ -114,13 +86,13 @@ def check_status_by_row(verdict: Any) -> dict[str, str]:
     return out
 
 
-def ordered_checks(verdict: Any) -> list[Any]:
+def ordered_checks(verdict: Verdict) -> list[CheckResult]:
     """The verdict's checks: failed first, then skipped, then passed (stable within each)."""
     rank = {"fail": 0, "skipped": 1, "pass": 2}
     return sorted(verdict.checks, key=lambda c: rank.get(c.status, 0))
 
 
-def group_skip_reason(report: Any, group: str) -> str | None:
+def group_skip_reason(report: TrustReport, group: str) -> str | None:
     """Why a group was not measured (from ``report.skipped``), or None."""
     skipped = report.skipped or {}
     if group in skipped:

@@ -66,7 +66,7 @@ def tiny_bert_pair_reports() -> dict[str, str]:
     from mlflow_trusteq.compare import compare
     from mlflow_trusteq.datasets import load_sst2
     from mlflow_trusteq.policy import Policy
-    from mlflow_trusteq.recipes import fine_tune, tiny_bert_classifier
+    from trusteq_training import fine_tune, tiny_bert_classifier
 
     torch.set_num_threads(1)
     train, dev = load_sst2("train").iloc[:600], load_sst2("dev").iloc[:120].reset_index(drop=True)
@@ -85,6 +85,9 @@ PAIRS = {"sklearn_pair": sklearn_pair_reports, "tiny_bert_pair": tiny_bert_pair_
 
 
 def main() -> None:
+    import sys
+
+    sys.path.insert(0, str(HERE.parents[1] / "examples"))  # trusteq_training (tests/conftest.py does it under pytest)
     for name, make in PAIRS.items():
         folder = HERE / name
         folder.mkdir(exist_ok=True)

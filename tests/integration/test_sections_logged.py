@@ -52,4 +52,11 @@ def test_sections_are_logged(store, tfidf_pair, sst2_small):
 
     report, verdict, _ = load_evaluation(out.run_id)
     assert report.alignment().settings["top_k"] == 10 and report.robustness() is not None
+    from mlflow_trusteq.attack import RobustnessResult
+    from mlflow_trusteq.explain import AlignmentResult
+
+    for rep in (out.report, report):  # the sections are typed, in memory and read back alike
+        assert isinstance(rep.sections["alignment"], AlignmentResult)
+        assert isinstance(rep.sections["robustness"], RobustnessResult)
+    assert report.to_dict()["sections"] == out.report.to_dict()["sections"]
     assert verdict.label == out.verdict.label

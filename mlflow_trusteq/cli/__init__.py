@@ -6,15 +6,20 @@ Exit codes: 0 the candidate passes, 1 it fails (or the evaluation itself failed:
 
 from __future__ import annotations
 
-import csv
 import logging
 import sys
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from ._errors import InvalidInputError, MissingDependencyError, ModelAdapterError, PolicyError, TrustEqError
+from .._data import read_table
+from .._config import TrustEqConfig
+from .._errors import InvalidInputError, MissingDependencyError, ModelAdapterError, PolicyError, TrustEqError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..integration.evaluator import EvaluationOutcome
 
 logger = logging.getLogger("mlflow_trusteq")
 
@@ -25,26 +30,6 @@ class UsageProblem(click.ClickException):
     """A user error reported with exit code 2, like click's own usage errors."""
 
     exit_code = EXIT_USAGE
-
-
-def read_table(path: str) -> Any:
-    """Read CSV, TSV or Parquet by extension, with a clear error when it cannot be read."""
-    import pandas as pd
-
-    p = Path(path)
-    if not p.exists():
-        raise UsageProblem(f"data file {path!r} does not exist")
-    suffix = p.suffix.lower()
-    try:
-        if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(p)
-        if suffix in (".tsv", ".tab"):
-            return pd.read_csv(p, sep="\t", quoting=csv.QUOTE_NONE, keep_default_na=False)
-        if suffix == ".csv":
-            return pd.read_csv(p)
-    except Exception as exc:
-        raise UsageProblem(f"cannot read data file {path!r} as {suffix[1:].upper()}: {exc}") from None
-    raise UsageProblem(f"data file {path!r}: unknown format {suffix!r}; use .csv, .tsv or .parquet")
 
 
 def _setup(tracking_uri: str | None, verbose: int) -> None:
@@ -76,6 +61,27 @@ def cli() -> None:
     """
 
 
+_DEFAULTS = TrustEqConfig()
+
+#: ``trusteq evaluate`` option -> the :class:`TrustEqConfig` field it sets (a test checks both ways)
+CONFIG_OPTIONS = {
+    "parent": "parent",
+    "text_columns": "feature_columns",
+    "feature_columns": "feature_columns",
+    "policy_path": "policy",
+    "alignment": "alignment",
+    "explain_examples": "alignment",
+    "robustness": "robustness",
+    "attack_examples": "robustness",
+    "query_budget": "robustness",
+    "seed": "random_state",
+    "n_resamples": "n_resamples",
+    "no_record": "record_verdict",
+}
+#: options that are not evaluation settings (where the data is, where to log, how loud)
+CLI_ONLY_OPTIONS = ("candidate", "data_path", "label_column", "experiment", "tracking_uri", "verbose")
+
+
 @cli.command("evaluate")
 @click.argument("candidate")
 @click.option("--parent", help="Parent model URI (models:/name/1, models:/name@alias, runs:/...). "
@@ -97,66 +103,106 @@ def cli() -> None:
               help="Also run the word- and character-level attacks on both models (text; slower).")
 @click.option("--attack-examples", type=click.IntRange(min=1), help="How many examples to attack.")
 @click.option("--query-budget", type=click.IntRange(min=1), help="Attack: model queries per example.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random step.")
-@click.option("--n-resamples", type=click.IntRange(min=1), default=1000, show_default=True,
+@click.option("--seed", type=int, default=_DEFAULTS.random_state, show_default=True,
+              help="Seed of every random step.")
+@click.option("--n-resamples", type=click.IntRange(min=1), default=_DEFAULTS.n_resamples, show_default=True,
               help="Bootstrap resamples behind every confidence interval.")
 @click.option("--experiment", help="MLflow experiment name to log into (created if missing).")
 @click.option("--tracking-uri", envvar="MLFLOW_TRACKING_URI", help="MLflow tracking URI [env: MLFLOW_TRACKING_URI].")
 @click.option("--no-record", is_flag=True, help="Do not record the verdict on the candidate's model version.")
 @click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")
-def evaluate_command(candidate: str, parent: str | None, data_path: str, text_columns: tuple[str, ...],
-                     feature_columns: tuple[str, ...], label_column: str | None, policy_path: str | None,
-                     alignment: bool, explain_examples: int | None, robustness: bool, attack_examples: int | None,
-                     query_budget: int | None, seed: int, n_resamples: int, experiment: str | None,
-                     tracking_uri: str | None, no_record: bool, verbose: int) -> None:
+def evaluate_command(candidate: str, data_path: str, label_column: str | None, experiment: str | None,
+                     tracking_uri: str | None, verbose: int, **options: Any) -> None:
     """Judge CANDIDATE (a model URI) against its parent on --data; exit 0 pass, 1 fail, 2 usage."""
-    import mlflow
-    from mlflow.exceptions import MlflowException
-
     _setup(tracking_uri, verbose)
-    frame = read_table(data_path)
-    if text_columns and feature_columns:
+    frame = _read_frame(data_path)
+    config = config_from_options(options)
+    _check_columns(frame, data_path, config.feature_columns, label_column)
+    outcome = _run_evaluation(candidate, frame, label_column, config, experiment)
+    _print_outcome(outcome)
+    sys.exit(EXIT_PASS if outcome.verdict.passed else EXIT_FAIL)
+
+
+def config_from_options(options: dict[str, Any]) -> TrustEqConfig:
+    """The :class:`TrustEqConfig` of ``trusteq evaluate``'s options (keys of :data:`CONFIG_OPTIONS`)."""
+    unknown = sorted(set(options) - set(CONFIG_OPTIONS))
+    if unknown:  # a new option must be mapped onto the config (or listed as CLI-only)
+        raise AssertionError(f"evaluate options {unknown} are not mapped onto TrustEqConfig")
+    o = options
+    if o["text_columns"] and o["feature_columns"]:
         raise UsageProblem("give either --text-column or --feature-column, not both")
-    columns = list(text_columns or feature_columns) or None
+    seed = o["seed"]
+    align = o["alignment"] and {"random_state": seed, **_given(n_examples=o["explain_examples"])}
+    attack = o["robustness"] and {"random_state": seed, **_given(n_examples=o["attack_examples"],
+                                                                   query_budget=o["query_budget"])}
+    try:
+        return TrustEqConfig.from_mapping({
+            "parent": o["parent"] or "lineage", "policy": o["policy_path"],
+            "feature_columns": list(o["text_columns"] or o["feature_columns"]) or None,
+            "alignment": align, "robustness": attack, "random_state": seed, "n_resamples": o["n_resamples"],
+            "record_verdict": not o["no_record"]})
+    except InvalidInputError as exc:
+        raise UsageProblem(str(exc)) from None
+
+
+def _given(**values: Any) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _read_frame(data_path: str) -> pd.DataFrame:
+    try:
+        return read_table(data_path)
+    except InvalidInputError as exc:
+        raise UsageProblem(str(exc)) from None
+
+
+def _check_columns(frame: pd.DataFrame, data_path: str, columns: tuple[str, ...] | None,
+                   label_column: str | None) -> None:
     for col in [*(columns or []), *([label_column] if label_column else [])]:
         if col not in frame.columns:
             raise UsageProblem(f"column {col!r} is not in {data_path}; its columns are {list(frame.columns)}")
     if columns is None and label_column is None and len(frame.columns) > 1:
         logger.warning("no --label-column: every column is read as a feature and calibration is not measured")
-    align_cfg: Any = alignment and ({"n_examples": explain_examples, "random_state": seed} if explain_examples
-                                    else {"random_state": seed})
-    attack_cfg: Any = robustness and {k: v for k, v in {"n_examples": attack_examples, "query_budget": query_budget,
-                                                          "random_state": seed}.items() if v is not None}
-    config = {"parent": parent or "lineage", "policy": policy_path, "feature_columns": columns,
-              "alignment": align_cfg, "robustness": attack_cfg, "random_state": seed,
-              "n_resamples": n_resamples, "record_verdict": not no_record}
-    from .integration.evaluator import evaluate_and_log
-    from .report import summary_table
+
+
+def _run_evaluation(candidate: str, frame: pd.DataFrame, label_column: str | None, config: TrustEqConfig,
+                    experiment: str | None) -> EvaluationOutcome:
+    """``evaluate_and_log``, its errors mapped to exit codes: 2 for usage, 1 (fail closed) for the rest."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from ..integration.evaluator import evaluate_and_log
 
     try:
         if experiment:
             mlflow.set_experiment(experiment)
-        outcome = evaluate_and_log(candidate, frame, targets=label_column, config=config)
+        return evaluate_and_log(candidate, frame, targets=label_column, config=config)
     except (InvalidInputError, PolicyError, ModelAdapterError, MissingDependencyError) as exc:
         raise UsageProblem(str(exc)) from None
     except MlflowException as exc:
         if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
             raise UsageProblem(exc.message) from None
-        click.echo(f"error: the evaluation failed, no verdict was recorded: {exc.message}", err=True)
-        sys.exit(EXIT_FAIL)
+        _fail(exc.message)
     except TrustEqError as exc:
-        click.echo(f"error: the evaluation failed, no verdict was recorded: {exc}", err=True)
-        sys.exit(EXIT_FAIL)
+        _fail(str(exc))
     except Exception as exc:  # a model that raises, a store that went away: fail closed, say what happened
         logger.debug("evaluation failed", exc_info=True)
-        click.echo(f"error: the evaluation failed, no verdict was recorded: {type(exc).__name__}: {exc}", err=True)
-        sys.exit(EXIT_FAIL)
+        _fail(f"{type(exc).__name__}: {exc}")
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"error: the evaluation failed, no verdict was recorded: {message}", err=True)
+    sys.exit(EXIT_FAIL)
+
+
+def _print_outcome(outcome: EvaluationOutcome) -> None:
+    from ..report import summary_table
+
     click.echo(summary_table(outcome.report, outcome.verdict))
     click.echo(f"\nrun: {outcome.run_id}   (trusteq show {outcome.run_id})")
     if outcome.version_tags:
         name, version = outcome.candidate or ("?", "?")
         click.echo(f"verdict recorded on {name} version {version}")
-    sys.exit(EXIT_PASS if outcome.verdict.passed else EXIT_FAIL)
 
 
 @cli.command("show")
@@ -167,8 +213,8 @@ def show_command(run_id: str, tracking_uri: str | None, as_json: bool) -> None:
     """Summarise a past evaluation: metrics with intervals, verdict and reasons."""
     from mlflow.exceptions import MlflowException
 
-    from .integration.runlog import load_evaluation
-    from .report import summary_table
+    from ..integration.runlog import load_evaluation
+    from ..report import summary_table
 
     _setup(tracking_uri, 0)
     try:
@@ -186,7 +232,7 @@ def show_command(run_id: str, tracking_uri: str | None, as_json: bool) -> None:
     sys.exit(EXIT_PASS if verdict.passed else EXIT_FAIL)
 
 
-from .integration.promote import promote_command, verify_command  # noqa: E402
+from ..integration.promote import promote_command, verify_command  # noqa: E402
 
 cli.add_command(promote_command, "promote")
 cli.add_command(verify_command, "verify")
