@@ -1,7 +1,25 @@
 """One exception tree for the whole package.
 
 Every error a user can cause derives from :class:`TrustEqError`; the input errors are also
-``ValueError`` so that generic ``except ValueError`` handlers keep working.
+``ValueError`` so that generic ``except ValueError`` handlers keep working::
+
+    Exception
+    └── TrustEqError
+        ├── InvalidInputError (+ ValueError)     data, probabilities or arguments that cannot be judged
+        │   ├── LabelMismatchError               parent and candidate predict different label sets
+        │   └── ModelOutputError (+ ModelAdapterError)
+        │                                        a model returned output that is not class scores
+        ├── ModelAdapterError (+ TypeError)      a model that cannot be wrapped as predict_proba
+        │   └── ModelOutputError                 (the same class: bad output at prediction time)
+        ├── PolicyError (+ ValueError)           a malformed policy file or dict
+        ├── VerdictError                         a verdict missing, unsigned or not verifying
+        └── MissingDependencyError (+ ImportError)
+                                                 an optional dependency is not installed
+
+:class:`ModelOutputError` is the one type for a bad model output, whichever adapter or stage finds
+it (a non-numeric or mis-shaped batch, NaN scores, columns that are not the model's labels). It is
+both an input error (the model gave data that cannot be judged) and an adapter error (the model
+does not keep the ``predict_proba`` contract), so handlers written for either catch it.
 """
 
 from __future__ import annotations
@@ -14,6 +32,7 @@ __all__ = [
     "InvalidInputError",
     "LabelMismatchError",
     "ModelAdapterError",
+    "ModelOutputError",
     "PolicyError",
     "VerdictError",
     "MissingDependencyError",
@@ -35,6 +54,10 @@ class LabelMismatchError(InvalidInputError):
 
 class ModelAdapterError(TrustEqError, TypeError):
     """A model that cannot be turned into ``predict_proba(records) -> (n, k)``."""
+
+
+class ModelOutputError(InvalidInputError, ModelAdapterError):
+    """A model returned output that cannot be read as class scores (non-numeric, wrong shape, NaN...)."""
 
 
 class PolicyError(TrustEqError, ValueError):

@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import os
+import pathlib
+import sys
 
 import numpy as np
 import pytest
+
+pytest_plugins = ["_strict_deps"]  # in CI a skip for a missing dependency fails the run
+
+#: the training helpers live with the examples, outside the installed package
+EXAMPLES_DIR = pathlib.Path(__file__).resolve().parents[1] / "examples"
+if str(EXAMPLES_DIR) not in sys.path:
+    sys.path.insert(0, str(EXAMPLES_DIR))
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -29,7 +38,7 @@ def tiny_bert(sst2_small, tmp_path_factory):
     """
     import torch
 
-    from mlflow_trusteq.recipes import fine_tune, tiny_bert_classifier
+    from trusteq_training import fine_tune, tiny_bert_classifier
 
     torch.set_num_threads(2)
     train, _ = sst2_small

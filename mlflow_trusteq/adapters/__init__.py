@@ -21,7 +21,6 @@ Examples
 
 from __future__ import annotations
 
-import builtins
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -36,12 +35,12 @@ from ._base import (
     softmax,
     to_probabilities,
 )
-from .callable import CallableAdapter
+from ._callable import CallableAdapter
 from .labels import align_labels, encode_targets
-from .onnx import LABELS_METADATA_KEY, OnnxTabularAdapter, OnnxTextAdapter, is_onnx_session
-from .pyfunc import PyfuncOutputAdapter, from_mlflow, is_pyfunc_model, log_onnx_text_model
-from .sklearn import SklearnAdapter, is_sklearn_estimator
-from .transformers import TransformersAdapter, is_transformers_model, is_transformers_pipeline
+from ._onnx import LABELS_METADATA_KEY, OnnxTabularAdapter, OnnxTextAdapter, is_onnx_session
+from ._pyfunc import PyfuncOutputAdapter, from_mlflow, is_pyfunc_model
+from ._sklearn import SklearnAdapter, is_sklearn_estimator
+from ._transformers import TransformersAdapter, is_transformers_model, is_transformers_pipeline
 
 __all__ = [
     "ProbaModel",
@@ -54,7 +53,6 @@ __all__ = [
     "PyfuncOutputAdapter",
     "CallableAdapter",
     "from_mlflow",
-    "log_onnx_text_model",
     "align_labels",
     "encode_targets",
     "to_probabilities",
@@ -75,7 +73,7 @@ _SUPPORTED = (
 
 
 def _is_proba_model(obj: Any) -> bool:
-    return (builtins.callable(getattr(obj, "predict_proba", None)) and hasattr(obj, "labels")
+    return (callable(getattr(obj, "predict_proba", None)) and hasattr(obj, "labels")
             and hasattr(obj, "name") and not is_sklearn_estimator(obj))
 
 
@@ -124,7 +122,7 @@ def as_proba_model(obj: Any, *, tokenizer: Any = None, labels: Sequence[Any] | N
         return OnnxTabularAdapter(obj, labels, name=name, **kw)
     if is_sklearn_estimator(obj):
         return SklearnAdapter(obj, labels=labels, name=name, **kw)
-    if builtins.callable(obj):  # (`callable` is the submodule's name here)
+    if callable(obj):
         if labels is None:
             raise ModelAdapterError(
                 f"a callable model ({getattr(obj, '__qualname__', type(obj).__name__)}) needs labels=[...] "

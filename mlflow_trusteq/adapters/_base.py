@@ -25,7 +25,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from .._errors import InvalidInputError, ModelAdapterError
+from .._errors import InvalidInputError, ModelAdapterError, ModelOutputError
 
 logger = logging.getLogger(__name__)
 
@@ -124,39 +124,41 @@ def to_probabilities(scores: Any, *, kind: str = "auto", n_labels: int | None = 
     Raises
     ------
     InvalidInputError
-        NaN or infinite output (naming the model), a shape that does not match ``n_labels``,
-        or ``kind="proba"`` with rows that are not probability vectors.
+        An unknown ``kind``.
+    ModelOutputError
+        Non-numeric, NaN or infinite output (naming the model), a shape that does not match
+        ``n_labels``, or ``kind="proba"`` with rows that are not probability vectors.
     """
     if kind not in ("auto", "proba", "logits"):
         raise InvalidInputError(f'Expected `kind` in ("auto", "proba", "logits"), got {kind!r}')
     s = np.asarray(scores)
     if s.dtype == object or not np.issubdtype(s.dtype, np.number):
-        raise InvalidInputError(f"model {name!r} returned non-numeric output of dtype {s.dtype}")
+        raise ModelOutputError(f"model {name!r} returned non-numeric output of dtype {s.dtype}")
     s = s.astype(np.float64, copy=False)
     if s.ndim == 1:
         s = s.reshape(-1, 1)
     if s.ndim != 2:
-        raise InvalidInputError(f"model {name!r} returned output of shape {s.shape}; expected (n, k)")
+        raise ModelOutputError(f"model {name!r} returned output of shape {s.shape}; expected (n, k)")
     bad = ~np.isfinite(s)
     if bad.any():
         rows = np.unique(np.nonzero(bad)[0])
-        raise InvalidInputError(
+        raise ModelOutputError(
             f"model {name!r} returned NaN or infinite scores in {len(rows)} row(s) "
             f"(first rows: {rows[:5].tolist()}); cannot turn them into probabilities")
     if s.shape[1] == 1:
         if n_labels not in (None, 2):
-            raise InvalidInputError(
+            raise ModelOutputError(
                 f"model {name!r} returned a single score column but has {n_labels} labels; "
                 "a single column is only read as the positive-class score of a binary model")
         if kind != "logits" and np.all(s >= 0.0) and np.all(s <= 1.0):
             p = s[:, 0]
         elif kind == "proba":
-            raise InvalidInputError(f"model {name!r}: kind='proba' but its single score column leaves [0, 1]")
+            raise ModelOutputError(f"model {name!r}: kind='proba' but its single score column leaves [0, 1]")
         else:
             p = 1.0 / (1.0 + np.exp(-s[:, 0]))
         return np.column_stack([1.0 - p, p])
     if n_labels is not None and s.shape[1] != n_labels:
-        raise InvalidInputError(
+        raise ModelOutputError(
             f"model {name!r} returned {s.shape[1]} score columns but has {n_labels} labels")
     if kind == "logits":
         return softmax(s)
@@ -166,7 +168,7 @@ def to_probabilities(scores: Any, *, kind: str = "auto", n_labels: int | None = 
         sums = s.sum(axis=1)
         bad_rows = (np.abs(sums - 1.0) > SUM_TOLERANCE) | (s < 0.0).any(axis=1) | (s > 1.0).any(axis=1)
         worst = int(np.argmax(bad_rows))
-        raise InvalidInputError(
+        raise ModelOutputError(
             f"model {name!r}: kind='proba' but row {worst} = {s[worst].tolist()} (sum {sums[worst]:.6g}) "
             "is not a probability vector")
     return softmax(s)
@@ -187,6 +189,11 @@ def normalise_text_records(records: Any, *, name: str = "model") -> list[str] | 
     tuple / 1-D array of strings, or a list of 2-tuples of strings. Anything else, a non-string
     value or 3+ columns raise :class:`InvalidInputError`.
     """
+    return _text_rows_checked(_text_rows(records, name), name)
+
+
+def _text_rows(records: Any, name: str) -> list[Any]:
+    """The records of a text model as a list of rows (texts or pairs), not yet checked."""
     import pandas as pd
 
     if isinstance(records, str):
@@ -219,6 +226,11 @@ def normalise_text_records(records: Any, *, name: str = "model") -> list[str] | 
         raise InvalidInputError(
             f"model {name!r} cannot read records of type {type(records).__name__}; "
             "pass a DataFrame, a list of texts or a list of (text, text) pairs")
+    return rows
+
+
+def _text_rows_checked(rows: list[Any], name: str) -> list[str] | list[tuple[str, str]]:
+    """Rows that are all texts, or all ``(text, text)`` pairs; else the first bad row is named."""
     if not rows:
         return []
     if _is_text(rows[0]):
@@ -297,7 +309,8 @@ def iter_token_budget_batches(
     for c0 in range(0, n, chunk_size):
         chunk = texts[c0:c0 + chunk_size]
         if chunk and isinstance(chunk[0], tuple):
-            enc = tokenizer([a for a, _ in chunk], [b for _, b in chunk], truncation=True,
+            pairs: Sequence[tuple[str, str]] = chunk  # type: ignore[assignment]  # all rows are pairs
+            enc = tokenizer([a for a, _ in pairs], [b for _, b in pairs], truncation=True,
                             max_length=max_length, padding=False)
         else:
             enc = tokenizer(list(chunk), truncation=True, max_length=max_length, padding=False)
@@ -431,16 +444,16 @@ class BaseAdapter:
         for positions, scores in self._iter_scores(inputs):
             s = np.asarray(scores)
             if s.dtype == object or not (np.issubdtype(s.dtype, np.number) or s.dtype == bool):
-                raise InvalidInputError(f"model {self.name!r} returned non-numeric output of dtype {s.dtype}")
+                raise ModelOutputError(f"model {self.name!r} returned non-numeric output of dtype {s.dtype}")
             if s.ndim == 1:
                 s = s.reshape(-1, 1)
             if s.ndim != 2:
-                raise InvalidInputError(f"model {self.name!r} returned a batch of shape {s.shape}; "
+                raise ModelOutputError(f"model {self.name!r} returned a batch of shape {s.shape}; "
                                         "expected (b, k)")
             if raw is None:
                 raw = np.empty((n, s.shape[1]), dtype=np.float64)
             if s.shape[1] != raw.shape[1]:
-                raise InvalidInputError(
+                raise ModelOutputError(
                     f"model {self.name!r} returned {s.shape[1]} columns in one batch, {raw.shape[1]} in "
                     "another")
             raw[positions] = s

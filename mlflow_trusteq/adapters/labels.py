@@ -59,18 +59,36 @@ def align_labels(parent: Sequence[Any], candidate: Sequence[Any]) -> np.ndarray:
     return perm
 
 
-def encode_targets(y: Any, labels: Sequence[Any]) -> np.ndarray:
-    """Gold targets -> integer column indices into ``labels``.
+def encode_targets(y: Any, labels: Sequence[Any], *, name: str = "targets") -> np.ndarray:
+    """Gold targets -> integer column indices into ``labels``: the one rule, used everywhere.
+
+    ``compare()``, :func:`~mlflow_trusteq.explain.measure_alignment` and
+    :func:`~mlflow_trusteq.attack.measure_robustness` all map gold labels with this function, so
+    the same targets give the same class indices in every section.
 
     Rules, in order: (1) if every value, as a string, is a label name, it maps to that label's
     index; (2) else if every value is integer-like (``0``, ``1.0``, ``"1"``) within ``0..k-1``,
     it is the index itself (gold ``0/1`` against labels ``("negative", "positive")``);
-    (3) anything else raises.
+    (3) anything else raises. The rule is decided once for the whole array, never value by value.
+
+    Parameters
+    ----------
+    y : array-like of shape (n,)
+        Gold labels: label names or class indices.
+    labels : sequence of str
+        The models' label names in column order.
+    name : str, default "targets"
+        The argument's name in error messages.
+
+    Returns
+    -------
+    numpy.ndarray of int64, shape (n,)
 
     Raises
     ------
     InvalidInputError
-        Naming the values that are neither label names nor indices (missing values included).
+        When ``y`` is not 1-D, has a missing value (NaN or None; the first row is named), or holds
+        values that are neither label names nor indices (naming them).
 
     Examples
     --------
@@ -81,14 +99,16 @@ def encode_targets(y: Any, labels: Sequence[Any]) -> np.ndarray:
     """
     names = [str(x) for x in labels]
     raw = np.asarray(y)
+    if raw.ndim != 1:
+        raise InvalidInputError(f"`{name}` must be 1-D (one gold label per example), got shape {raw.shape}")
     if raw.size == 0:
         return np.empty(0, dtype=np.int64)
+    _check_no_missing(raw, name)
     # decide on the distinct values only (millions of rows, a handful of labels), then map back
-    distinct, inverse = np.unique(raw.ravel() if raw.dtype != object else raw.ravel().astype(str),
-                                  return_inverse=True)
+    distinct, inverse = np.unique(raw if raw.dtype != object else raw.astype(str), return_inverse=True)
     values = distinct.astype(object)
     as_str = [_as_label_string(v) for v in values]
-    index = {name: i for i, name in enumerate(names)}
+    index = {label: i for i, label in enumerate(names)}
     if all(s in index for s in as_str):
         return np.array([index[s] for s in as_str], dtype=np.int64)[inverse]
     ints = [_as_int(v) for v in values]
@@ -97,8 +117,18 @@ def encode_targets(y: Any, labels: Sequence[Any]) -> np.ndarray:
         return np.array(ints, dtype=np.int64)[inverse]
     unknown = sorted({s for s, i in zip(as_str, ints) if s not in index and (i is None or not 0 <= i < k)})
     raise InvalidInputError(
-        f"targets contain values that are neither label names {names} nor indices 0..{k - 1}: "
+        f"`{name}` contains values that are neither label names {names} nor indices 0..{k - 1}: "
         f"{unknown[:10]}{' ...' if len(unknown) > 10 else ''}")
+
+
+def _check_no_missing(raw: np.ndarray, name: str) -> None:
+    """Raise naming the first row whose gold label is missing (NaN, None, NaT)."""
+    if raw.dtype.kind in "fcOM":
+        import pandas as pd
+
+        missing = np.flatnonzero(pd.isna(raw))
+        if missing.size:
+            raise InvalidInputError(f"gold label missing (NaN) in `{name}` at row {int(missing[0])}")
 
 
 def _as_label_string(v: Any) -> str:

@@ -7,7 +7,7 @@ these public functions and every error is an :class:`~mlflow_trusteq.InvalidInpu
 
 from __future__ import annotations
 
-from .bootstrap import assign_groups, bootstrap_counts, mean_ci, percentile_interval
+from .bootstrap import assign_groups, bootstrap_ci, bootstrap_counts, mean_ci, percentile_interval
 from .calibration import (
     ReliabilityBins,
     brier_loss,
@@ -44,6 +44,7 @@ __all__ = [
     "PairSummary",
     "summarize_pair",
     "MODEL_METRICS",
+    "bootstrap_ci",
     "mean_ci",
     "bootstrap_counts",
     "assign_groups",

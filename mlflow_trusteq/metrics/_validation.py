@@ -135,7 +135,7 @@ def check_base(base: Any) -> float:
 
 def check_confidence(confidence: Any) -> float:
     """A confidence level strictly between 0 and 1."""
-    if isinstance(confidence, bool) or not isinstance(confidence, numbers.Real) or not 0.0 < confidence < 1.0:
+    if isinstance(confidence, bool) or not isinstance(confidence, numbers.Real) or not 0.0 < float(confidence) < 1.0:
         raise InvalidInputError(f"Expected 0 < `confidence` < 1, got {confidence!r}")
     return float(confidence)
 

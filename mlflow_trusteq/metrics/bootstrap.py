@@ -4,6 +4,10 @@ Every interval in trusteq is a percentile bootstrap over *examples*. Where two m
 compared, both are resampled with the same indices (a paired bootstrap), so that the interval of
 a difference reflects the models, not the sampling.
 
+One bootstrap for one per-example quantity, :func:`bootstrap_ci` (``mean_ci`` is its mean);
+one percentile rule, :func:`percentile_interval`, which it and the paired bootstrap of
+:func:`~mlflow_trusteq.metrics.summarize_pair` both use.
+
 Two resampling units are provided:
 
 - ``"examples"``: the textbook bootstrap, ``n`` draws with replacement out of ``n`` examples.
@@ -19,7 +23,8 @@ each unit is drawn in resample ``r``, so any statistic built from sums is a matr
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -50,7 +55,7 @@ def bootstrap_ci(values: np.ndarray, *, statistic: str = "mean", n_resamples: in
     >>> bootstrap_ci(np.array([1.0, 2.0, 9.0]), statistic="median").value
     2.0
     """
-    reducers = {"mean": np.mean, "median": np.median}
+    reducers: dict[str, Callable[..., Any]] = {"mean": np.mean, "median": np.median}
     if statistic not in reducers:
         raise InvalidInputError(f"Expected `statistic` 'mean' or 'median', got {statistic!r}")
     if n_resamples < 1:
@@ -67,10 +72,8 @@ def bootstrap_ci(values: np.ndarray, *, statistic: str = "mean", n_resamples: in
         return Estimate(point, None, None, confidence)
     rng = np.random.default_rng(random_state)
     idx = rng.integers(0, v.size, size=(n_resamples, v.size))
-    replicates = reduce(v[idx], axis=1)
-    alpha = (1.0 - confidence) / 2.0
-    lo, hi = np.quantile(replicates, [alpha, 1.0 - alpha])
-    return Estimate(point, float(lo), float(hi), confidence)
+    lo, hi = percentile_interval(reduce(v[idx], axis=1), confidence=confidence)
+    return Estimate(point, lo, hi, confidence)
 
 
 def assign_groups(n: int, n_groups: int, rng: np.random.Generator) -> np.ndarray:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -105,7 +105,103 @@ class PairSummary:
         )
 
 
-# ----------------------------------------------------------------------------- reductions
+# ----------------------------------------------------------------------------- the column layout
+@dataclass(frozen=True)
+class _BinSums:
+    """Per-bin sums of one binning scheme, each of shape ``(..., n_bins)``."""
+
+    count: np.ndarray
+    confidence: np.ndarray
+    correct: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where each per-example quantity sits in a row of sums: the one place the columns are decoded.
+
+    Pair row: ``count, same, probability_loyalty[, negative_flip, positive_flip]`` (the flips with
+    labels). Model row (with labels, one per model): ``correct, brier, nll``, then per binning
+    scheme in :attr:`bins` order ``n_bins`` counts, ``n_bins`` confidence sums and ``n_bins``
+    correctness sums.
+    """
+
+    has_targets: bool
+    bins: tuple[tuple[str, int], ...]
+
+    PAIR_FIELDS: ClassVar[tuple[str, ...]] = ("count", "same", "probability_loyalty",
+                                              "negative_flip", "positive_flip")
+    MODEL_FIELDS: ClassVar[tuple[str, ...]] = ("correct", "brier", "nll")
+
+    @property
+    def pair_fields(self) -> tuple[str, ...]:
+        """Names of the pair columns, in order."""
+        return self.PAIR_FIELDS if self.has_targets else self.PAIR_FIELDS[:3]
+
+    def pair(self, sums: np.ndarray) -> dict[str, np.ndarray]:
+        """Named views of pair sums ``(..., c)``."""
+        return {name: sums[..., j] for j, name in enumerate(self.pair_fields)}
+
+    def model(self, sums: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, _BinSums]]:
+        """Named views of one model's sums ``(..., c)``: the scalar sums and the bins of each scheme."""
+        scalars = {name: sums[..., j] for j, name in enumerate(self.MODEL_FIELDS)}
+        bins: dict[str, _BinSums] = {}
+        start = len(self.MODEL_FIELDS)
+        for scheme, nb in self.bins:
+            bins[scheme] = _BinSums(sums[..., start:start + nb], sums[..., start + nb:start + 2 * nb],
+                                    sums[..., start + 2 * nb:start + 3 * nb])
+            start += 3 * nb
+        return scalars, bins
+
+
+# ----------------------------------------------------------------------------- per-example contributions
+@dataclass(frozen=True)
+class _Binned:
+    """One model's examples in the bins of one scheme: bin index, confidence, correctness."""
+
+    n_bins: int
+    index: np.ndarray
+    edges: np.ndarray
+    confidence: np.ndarray
+    correct: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Contributions:
+    """Every per-example quantity, computed once; columns in :class:`_Layout` order."""
+
+    pair: list[np.ndarray]
+    model: dict[str, list[np.ndarray]]
+    binned: dict[str, dict[str, _Binned]]
+    flips: np.ndarray
+
+
+def _contributions(P: np.ndarray, Q: np.ndarray, y: np.ndarray | None, base: float,
+                   layout: _Layout) -> _Contributions:
+    """Per-example agreement, loyalty, flips and (with labels) correctness, Brier, NLL and bins."""
+    n, k = P.shape
+    pp = np.argmax(P, axis=1)
+    pq = np.argmax(Q, axis=1)
+    same = (pp == pq).astype(np.float64)
+    pl = 1.0 - np.sqrt(_js(P, Q, base))
+    pair = [np.ones(n), same, pl]
+    model: dict[str, list[np.ndarray]] = {}
+    binned: dict[str, dict[str, _Binned]] = {}
+    if y is not None:
+        cp = (pp == y).astype(np.float64)
+        cq = (pq == y).astype(np.float64)
+        pair += [cp * (1.0 - cq), (1.0 - cp) * cq]
+        rows = np.arange(n)
+        for name, M, pred, correct in (("parent", P, pp, cp), ("candidate", Q, pq, cq)):
+            conf = M[rows, pred]
+            model[name] = [correct, _brier(y, M), _nll(y, M)]
+            binned[name] = {}
+            for scheme, nb in layout.bins:
+                idx, edges = (_equal_width_bins if scheme == "equal_width" else _equal_mass_bins)(conf, nb)
+                binned[name][scheme] = _Binned(nb, idx, edges, conf, correct)
+    return _Contributions(pair, model, binned, _flip_matrix(pp, pq, k))
+
+
+# ----------------------------------------------------------------------------- the state that merges
 def _unit_sums(cols: list[np.ndarray], groups: np.ndarray | None, n_units: int) -> np.ndarray:
     """``(n_units, len(cols))`` sums of per-example columns per resampling unit."""
     if groups is None:
@@ -113,43 +209,170 @@ def _unit_sums(cols: list[np.ndarray], groups: np.ndarray | None, n_units: int) 
     return np.column_stack([np.bincount(groups, weights=c, minlength=n_units) for c in cols])
 
 
-def _binned_unit_sums(idx: np.ndarray, conf: np.ndarray, correct: np.ndarray, n_bins: int,
-                      groups: np.ndarray | None, n_units: int) -> np.ndarray:
+def _binned_unit_sums(b: _Binned, groups: np.ndarray | None, n_units: int) -> np.ndarray:
     """``(n_units, 3 * n_bins)``: per unit, per bin: count | sum of confidence | sum of correctness."""
+    nb = b.n_bins
     if groups is None:
-        key = np.arange(idx.shape[0], dtype=np.int64) * n_bins + idx
+        key = np.arange(b.index.shape[0], dtype=np.int64) * nb + b.index
     else:
-        key = groups * n_bins + idx
-    size = n_units * n_bins
-    out = np.empty((n_units, 3 * n_bins))
-    out[:, :n_bins] = np.bincount(key, minlength=size).reshape(n_units, n_bins)
-    out[:, n_bins:2 * n_bins] = np.bincount(key, weights=conf, minlength=size).reshape(n_units, n_bins)
-    out[:, 2 * n_bins:] = np.bincount(key, weights=correct, minlength=size).reshape(n_units, n_bins)
+        key = groups * nb + b.index
+    size = n_units * nb
+    out = np.empty((n_units, 3 * nb))
+    out[:, :nb] = np.bincount(key, minlength=size).reshape(n_units, nb)
+    out[:, nb:2 * nb] = np.bincount(key, weights=b.confidence, minlength=size).reshape(n_units, nb)
+    out[:, 2 * nb:] = np.bincount(key, weights=b.correct, minlength=size).reshape(n_units, nb)
     return out
 
 
-def _pair_metrics(sums: np.ndarray, has_targets: bool) -> dict[str, np.ndarray]:
-    """Pair metrics from column sums ``(..., c)``: columns count, same, pl[, nfr, pfr]."""
-    n = sums[..., 0]
-    out = {"label_loyalty": sums[..., 1] / n, "probability_loyalty": sums[..., 2] / n}
-    if has_targets:
-        out["negative_flip_rate"] = sums[..., 3] / n
-        out["positive_flip_rate"] = sums[..., 4] / n
+@dataclass(frozen=True)
+class _PairSums:
+    """Sums of the per-example contributions (the state every metric is computed from).
+
+    ``pair`` has shape ``(..., c_pair)`` and each ``models[role]`` ``(..., c_model)``, in
+    :class:`_Layout` order. Leading axes are resampling units (:meth:`from_examples`), one
+    total (:meth:`total`) or bootstrap resamples (:meth:`resample`). Sums over disjoint
+    examples with the same bins and units add up (:meth:`merge`), so partitions (chunks,
+    Spark partitions) reduce to one state; the equal-mass bins must be fixed beforehand.
+    """
+
+    pair: np.ndarray
+    models: dict[str, np.ndarray]
+
+    @classmethod
+    def from_examples(cls, c: _Contributions, layout: _Layout, groups: np.ndarray | None,
+                      n_units: int) -> _PairSums:
+        """Reduce per-example contributions to sums per resampling unit (examples or groups)."""
+        models = {name: np.hstack([_unit_sums(cols, groups, n_units)]
+                                  + [_binned_unit_sums(c.binned[name][scheme], groups, n_units)
+                                     for scheme, _ in layout.bins])
+                  for name, cols in c.model.items()}
+        return cls(_unit_sums(c.pair, groups, n_units), models)
+
+    def merge(self, other: _PairSums) -> _PairSums:
+        """The state of both sets of examples (same layout, same units)."""
+        return _PairSums(self.pair + other.pair, {m: s + other.models[m] for m, s in self.models.items()})
+
+    def total(self) -> _PairSums:
+        """Sums over all units: the state of the point estimates."""
+        return _PairSums(self.pair.sum(axis=0), {m: s.sum(axis=0) for m, s in self.models.items()})
+
+    def resample(self, counts: np.ndarray) -> _PairSums:
+        """Sums of bootstrap resamples given their ``(r, n_units)`` count matrix."""
+        # one product per block of identical layout, so identical models give identical replicates
+        return _PairSums(counts @ self.pair, {m: counts @ s for m, s in self.models.items()})
+
+    def compute(self, layout: _Layout, min_bin_count: int) -> dict[str, np.ndarray]:
+        """Every pair metric (and with labels ``parent/``, ``candidate/``, ``diff/``) from the sums."""
+        cols = layout.pair(self.pair)
+        n = cols["count"]
+        out = {"label_loyalty": cols["same"] / n, "probability_loyalty": cols["probability_loyalty"] / n}
+        if layout.has_targets:
+            out["negative_flip_rate"] = cols["negative_flip"] / n
+            out["positive_flip_rate"] = cols["positive_flip"] / n
+            per = {m: _model_metrics(layout, s, n, min_bin_count) for m, s in self.models.items()}
+            for metric in MODEL_METRICS:
+                out[f"parent/{metric}"] = per["parent"][metric]
+                out[f"candidate/{metric}"] = per["candidate"][metric]
+                out[f"diff/{metric}"] = per["candidate"][metric] - per["parent"][metric]
+        return out
+
+    def reliability(self, layout: _Layout, binned: dict[str, dict[str, _Binned]]
+                    ) -> dict[str, dict[str, ReliabilityBins]]:
+        """Reliability bins of each model and scheme from the total sums."""
+        out: dict[str, dict[str, ReliabilityBins]] = {}
+        for name, sums in self.total().models.items():
+            _, bins = layout.model(sums)
+            out[name] = {scheme: ReliabilityBins._from_sums(scheme, binned[name][scheme].edges, b.count,
+                                                            b.confidence, b.correct)
+                         for scheme, b in bins.items()}
+        return out
+
+
+def _model_metrics(layout: _Layout, sums: np.ndarray, n: np.ndarray, min_bin_count: int) -> dict[str, np.ndarray]:
+    """One model's accuracy, Brier, log loss, ECE and MCE of each scheme from its sums."""
+    scalars, bins = layout.model(sums)
+    out = {"accuracy": scalars["correct"] / n, "brier_loss": scalars["brier"] / n, "log_loss": scalars["nll"] / n}
+    for scheme, b in bins.items():
+        out[f"ece_{scheme}"] = _ece_from_sums(b.count, b.confidence, b.correct)
+        out[f"mce_{scheme}"] = _mce_from_sums(b.count, b.confidence, b.correct, min_bin_count)
     return out
 
 
-def _model_metrics(sums: np.ndarray, n: np.ndarray, nb_w: int, nb_m: int, min_bin_count: int) -> dict[str, np.ndarray]:
-    """Model metrics from column sums ``(..., c)``: correct, brier, nll, then equal-width and equal-mass bins."""
-    out = {"accuracy": sums[..., 0] / n, "brier_loss": sums[..., 1] / n, "log_loss": sums[..., 2] / n}
-    start = 3
-    for scheme, nb in (("equal_width", nb_w), ("equal_mass", nb_m)):
-        cnt = sums[..., start:start + nb]
-        s_conf = sums[..., start + nb:start + 2 * nb]
-        s_corr = sums[..., start + 2 * nb:start + 3 * nb]
-        out[f"ece_{scheme}"] = _ece_from_sums(cnt, s_conf, s_corr)
-        out[f"mce_{scheme}"] = _mce_from_sums(cnt, s_conf, s_corr, min_bin_count)
-        start += 3 * nb
-    return out
+# ----------------------------------------------------------------------------- options and bootstrap
+@dataclass(frozen=True)
+class _Options:
+    """The validated options of :func:`summarize_pair`."""
+
+    base: float
+    n_bins_equal_width: int
+    n_bins_equal_mass: int
+    min_bin_count: int
+    n_resamples: int
+    confidence: float
+    random_state: int | None
+    n_groups: int
+    use_groups: bool
+
+    @property
+    def scheme(self) -> str:
+        """The resampling unit as recorded in the settings."""
+        return f"groups({self.n_groups})" if self.use_groups else "examples"
+
+    def settings(self) -> dict[str, Any]:
+        """Everything that changes a number."""
+        return {
+            "base": self.base, "n_bins_equal_width": self.n_bins_equal_width,
+            "n_bins_equal_mass": self.n_bins_equal_mass, "min_bin_count": self.min_bin_count,
+            "n_resamples": self.n_resamples, "confidence": self.confidence, "random_state": self.random_state,
+            "bootstrap": self.scheme,
+            "interval": "percentile, paired (same resamples for both models and all metrics)",
+            "argmax_ties": "lowest class index",
+            "equal_width_bins": "(lo, hi], first bin [0, hi]; linspace(0, 1, n_bins + 1)",
+            "equal_mass_bins": "rank-based: stable sort of confidences, np.array_split; fixed from the full sample",
+        }
+
+
+def _check_options(n: int, *, base: float, n_bins_equal_width: int, n_bins_equal_mass: int, min_bin_count: int,
+                   n_resamples: int, confidence: float, random_state: int | None, bootstrap: str,
+                   n_groups: int) -> _Options:
+    """Validate the options once, at the public boundary."""
+    base = check_base(base)
+    nb_w = check_int(n_bins_equal_width, "n_bins_equal_width", minimum=1)
+    nb_m = check_int(n_bins_equal_mass, "n_bins_equal_mass", minimum=1)
+    min_bin_count = check_int(min_bin_count, "min_bin_count", minimum=0)
+    n_resamples = check_int(n_resamples, "n_resamples", minimum=0)
+    confidence = check_confidence(confidence)
+    n_groups = check_int(n_groups, "n_groups", minimum=2)
+    if random_state is not None:
+        random_state = check_int(random_state, "random_state", minimum=0)
+    if bootstrap not in ("auto", "examples", "groups"):
+        raise InvalidInputError(f"Expected `bootstrap` in ('auto', 'examples', 'groups'), got {bootstrap!r}")
+    use_groups = bootstrap == "groups" or (bootstrap == "auto" and n > EXAMPLE_BOOTSTRAP_MAX_N)
+    return _Options(base, nb_w, nb_m, min_bin_count, n_resamples, confidence, random_state, n_groups,
+                    use_groups and n > n_groups)
+
+
+def _estimates(state: _PairSums, layout: _Layout, opts: _Options, rng: np.random.Generator,
+               progress: bool) -> dict[str, Estimate]:
+    """Point estimates from the total sums, intervals from one paired bootstrap of the unit sums."""
+    point = state.total().compute(layout, opts.min_bin_count)
+    reps: dict[str, list[np.ndarray]] = {key: [] for key in point}
+    n_units = state.pair.shape[0]
+    if opts.n_resamples > 0 and n_units >= 2:
+        from tqdm.auto import tqdm
+
+        chunks = bootstrap_counts(n_units, n_resamples=opts.n_resamples, rng=rng)
+        for C in tqdm(chunks, desc="paired bootstrap", disable=not progress, leave=False):
+            for key, vals in state.resample(C).compute(layout, opts.min_bin_count).items():
+                reps[key].append(vals)
+    estimates: dict[str, Estimate] = {}
+    for key, value in point.items():
+        lo = hi = None
+        if reps[key]:
+            with np.errstate(invalid="ignore"):
+                lo, hi = percentile_interval(np.concatenate(reps[key]), confidence=opts.confidence)
+        estimates[key] = Estimate(float(value), lo, hi, opts.confidence)
+    return estimates
 
 
 # ----------------------------------------------------------------------------- public API
@@ -224,110 +447,18 @@ def summarize_pair(P: np.ndarray, Q: np.ndarray, y: np.ndarray | None = None, *,
     """
     P, Q = check_pair(P, Q)
     n, k = P.shape
-    has_targets = y is not None
-    if has_targets:
-        y = check_targets(y, n, k)
-    base = check_base(base)
-    nb_w = check_int(n_bins_equal_width, "n_bins_equal_width", minimum=1)
-    nb_m = check_int(n_bins_equal_mass, "n_bins_equal_mass", minimum=1)
-    min_bin_count = check_int(min_bin_count, "min_bin_count", minimum=0)
-    n_resamples = check_int(n_resamples, "n_resamples", minimum=0)
-    confidence = check_confidence(confidence)
-    n_groups = check_int(n_groups, "n_groups", minimum=2)
-    if random_state is not None:
-        random_state = check_int(random_state, "random_state", minimum=0)
-    if bootstrap not in ("auto", "examples", "groups"):
-        raise InvalidInputError(f"Expected `bootstrap` in ('auto', 'examples', 'groups'), got {bootstrap!r}")
-    use_groups = bootstrap == "groups" or (bootstrap == "auto" and n > EXAMPLE_BOOTSTRAP_MAX_N)
-    use_groups = use_groups and n > n_groups
-    scheme = f"groups({n_groups})" if use_groups else "examples"
-
-    # --- per-example quantities, computed once
-    pp = np.argmax(P, axis=1)
-    pq = np.argmax(Q, axis=1)
-    rows = np.arange(n)
-    same = (pp == pq).astype(np.float64)
-    pl = 1.0 - np.sqrt(_js(P, Q, base))
-    F = _flip_matrix(pp, pq, k)
-    pair_cols = [np.ones(n), same, pl]
-    model_cols: dict[str, list[np.ndarray]] = {}
-    binned: dict[str, list[tuple[str, int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]] = {}
-    if has_targets:
-        cp = (pp == y).astype(np.float64)
-        cq = (pq == y).astype(np.float64)
-        pair_cols += [cp * (1.0 - cq), (1.0 - cp) * cq]
-        for name, M, pred, correct in (("parent", P, pp, cp), ("candidate", Q, pq, cq)):
-            conf = M[rows, pred]
-            model_cols[name] = [correct, _brier(y, M), _nll(y, M)]
-            binned[name] = []
-            for strategy, nb in (("equal_width", nb_w), ("equal_mass", nb_m)):
-                idx, edges = (_equal_width_bins if strategy == "equal_width" else _equal_mass_bins)(conf, nb)
-                binned[name].append((strategy, nb, idx, edges, conf, correct))
-
-    # --- reduce to sums per resampling unit (the whole bootstrap works on these)
-    rng = np.random.default_rng(random_state)
-    groups = assign_groups(n, n_groups, rng) if use_groups else None
-    n_units = n_groups if use_groups else n
-    S_pair = _unit_sums(pair_cols, groups, n_units)
-    S_model = {name: np.hstack([_unit_sums(model_cols[name], groups, n_units)]
-                               + [_binned_unit_sums(idx, conf, correct, nb, groups, n_units)
-                                  for _, nb, idx, _, conf, correct in binned[name]])
-               for name in model_cols}
-
-    # --- point estimates
-    def all_metrics(pair_sums: np.ndarray, model_sums: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        out = _pair_metrics(pair_sums, has_targets)
-        if has_targets:
-            per = {m: _model_metrics(s, pair_sums[..., 0], nb_w, nb_m, min_bin_count) for m, s in model_sums.items()}
-            for metric in MODEL_METRICS:
-                out[f"parent/{metric}"] = per["parent"][metric]
-                out[f"candidate/{metric}"] = per["candidate"][metric]
-                out[f"diff/{metric}"] = per["candidate"][metric] - per["parent"][metric]
-        return out
-
-    point = all_metrics(S_pair.sum(axis=0), {m: s.sum(axis=0) for m, s in S_model.items()})
-
-
-    # --- one paired bootstrap
-    reps: dict[str, list[np.ndarray]] = {key: [] for key in point}
-    if n_resamples > 0 and n >= 2:
-        from tqdm.auto import tqdm
-
-        chunks = bootstrap_counts(n_units, n_resamples=n_resamples, rng=rng)
-        for C in tqdm(chunks, desc="paired bootstrap", disable=not progress, leave=False):
-            # one product per block of identical layout, so identical models give identical replicates
-            rp = C @ S_pair
-            rm = {m: C @ s for m, s in S_model.items()}
-            for key, vals in all_metrics(rp, rm).items():
-                reps[key].append(vals)
-
-    estimates: dict[str, Estimate] = {}
-    for key, value in point.items():
-        lo = hi = None
-        if reps[key]:
-            with np.errstate(invalid="ignore"):
-                lo, hi = percentile_interval(np.concatenate(reps[key]), confidence=confidence)
-        estimates[key] = Estimate(float(value), lo, hi, confidence)
-
-    reliability: dict[str, dict[str, ReliabilityBins]] = {}
-    for name, items in binned.items():
-        totals = S_model[name].sum(axis=0)
-        start = len(model_cols[name])
-        reliability[name] = {}
-        for strategy, nb, _, edges, _, _ in items:
-            counts, s_conf, s_corr = (totals[start + j * nb:start + (j + 1) * nb] for j in range(3))
-            reliability[name][strategy] = ReliabilityBins._from_sums(strategy, edges, counts, s_conf, s_corr)
-            start += 3 * nb
-
-    settings = {
-        "base": base, "n_bins_equal_width": nb_w, "n_bins_equal_mass": nb_m, "min_bin_count": min_bin_count,
-        "n_resamples": n_resamples, "confidence": confidence, "random_state": random_state,
-        "bootstrap": scheme, "interval": "percentile, paired (same resamples for both models and all metrics)",
-        "argmax_ties": "lowest class index",
-        "equal_width_bins": "(lo, hi], first bin [0, hi]; linspace(0, 1, n_bins + 1)",
-        "equal_mass_bins": "rank-based: stable sort of confidences, np.array_split; fixed from the full sample",
-    }
-    logger.debug("summarize_pair: n=%d k=%d bootstrap=%s resamples=%d", n, k, scheme, n_resamples)
-    return PairSummary(estimates=estimates, per_class_loyalty=[float(v) for v in _per_class_from_flips(F)],
-                       flip_matrix=F.tolist(), reliability=reliability, settings=settings,
-                       has_targets=has_targets, n_examples=n, n_classes=k)
+    y = check_targets(y, n, k) if y is not None else None
+    opts = _check_options(n, base=base, n_bins_equal_width=n_bins_equal_width, n_bins_equal_mass=n_bins_equal_mass,
+                          min_bin_count=min_bin_count, n_resamples=n_resamples, confidence=confidence,
+                          random_state=random_state, bootstrap=bootstrap, n_groups=n_groups)
+    layout = _Layout(y is not None, (("equal_width", opts.n_bins_equal_width),
+                                     ("equal_mass", opts.n_bins_equal_mass)))
+    contrib = _contributions(P, Q, y, opts.base, layout)
+    rng = np.random.default_rng(opts.random_state)
+    groups = assign_groups(n, opts.n_groups, rng) if opts.use_groups else None
+    state = _PairSums.from_examples(contrib, layout, groups, opts.n_groups if opts.use_groups else n)
+    estimates = _estimates(state, layout, opts, rng, progress)
+    logger.debug("summarize_pair: n=%d k=%d bootstrap=%s resamples=%d", n, k, opts.scheme, opts.n_resamples)
+    return PairSummary(estimates=estimates, per_class_loyalty=[float(v) for v in _per_class_from_flips(contrib.flips)],
+                       flip_matrix=contrib.flips.tolist(), reliability=state.reliability(layout, contrib.binned),
+                       settings=opts.settings(), has_targets=y is not None, n_examples=n, n_classes=k)

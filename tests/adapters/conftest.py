@@ -8,7 +8,7 @@ import pytest
 @pytest.fixture(scope="session")
 def tiny_bert_onnx(tiny_bert, tmp_path_factory):
     """(float .onnx path, int8 .onnx path) of the tiny BERT, exported and quantized for real."""
-    from mlflow_trusteq.recipes import export_onnx, quantize_int8
+    from trusteq_training import export_onnx, quantize_int8
 
     model, tok, _ = tiny_bert
     d = tmp_path_factory.mktemp("onnx")

@@ -144,7 +144,7 @@ def test_encode_targets():
     assert encode_targets([1, 0], ["1", "0"]).tolist() == [0, 1]  # label "1" is column 0
     with pytest.raises(InvalidInputError, match=r"\['2', 'maybe'\]"):
         encode_targets([0, 2, "maybe"], ["negative", "positive"])
-    with pytest.raises(InvalidInputError, match="nan"):
+    with pytest.raises(InvalidInputError, match=r"missing \(NaN\).* row 1"):
         encode_targets([0, np.nan], ["negative", "positive"])
 
 

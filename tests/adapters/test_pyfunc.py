@@ -14,8 +14,8 @@ from mlflow_trusteq.adapters import (
     SklearnAdapter,
     TransformersAdapter,
     as_proba_model,
-    log_onnx_text_model,
 )
+from mlflow_trusteq.integration.onnx_models import log_onnx_text_model
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
@@ -25,12 +25,15 @@ def mlflow_store(tmp_path_factory):
     import mlflow
 
     root = tmp_path_factory.mktemp("mlflow")
-    previous = mlflow.get_tracking_uri()
+    previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    # the registry too: once pinned (by an earlier module), it would not follow the tracking URI
     mlflow.set_tracking_uri(f"sqlite:///{root}/mlflow.db")
+    mlflow.set_registry_uri(f"sqlite:///{root}/mlflow.db")
     exp = mlflow.create_experiment("adapters", artifact_location=(root / "artifacts").as_uri())
     mlflow.set_experiment(experiment_id=exp)
     yield root
-    mlflow.set_tracking_uri(previous)
+    mlflow.set_tracking_uri(previous[0])
+    mlflow.set_registry_uri(previous[1])
 
 
 def test_sklearn_model_by_version_alias_and_runs_uri(mlflow_store, tfidf_pair, sst2_small):
@@ -135,6 +138,31 @@ def test_pyfunc_without_unwrap_path(mlflow_store):
     model = as_proba_model(scores_info.model_uri, labels=["negative", "positive"])
     assert isinstance(model, PyfuncOutputAdapter)
     np.testing.assert_allclose(model.predict_proba(pd.DataFrame({"text": ["a", "b"]})), [[0.25, 0.75]] * 2)
+
+
+class _TextScores(PythonModel):
+    """Label-named columns that hold words, not scores."""
+
+    def predict(self, context, model_input, params=None):
+        n = len(model_input)
+        return pd.DataFrame({"positive": ["high"] * n, "negative": ["low"] * n})
+
+
+def test_bad_output_is_one_error_type_whichever_adapter_finds_it(mlflow_store):
+    """Non-numeric output from a pyfunc and from a plain callable: the same type, both an input and an adapter error."""
+    import mlflow
+
+    from mlflow_trusteq import InvalidInputError, ModelOutputError
+
+    with mlflow.start_run():
+        info = mlflow.pyfunc.log_model(name="words", python_model=_TextScores(), pip_requirements=["pandas"])
+    pyfunc = as_proba_model(info.model_uri, labels=["negative", "positive"])
+    plain = as_proba_model(lambda records: np.array([["high", "low"]] * len(records)), labels=["negative", "positive"])
+    for model in (pyfunc, plain):
+        with pytest.raises(ModelOutputError, match="non-numeric") as err:
+            model.predict_proba(pd.DataFrame({"text": ["a", "b"]}))
+        assert isinstance(err.value, InvalidInputError) and isinstance(err.value, ModelAdapterError)
+        assert isinstance(err.value, ValueError) and isinstance(err.value, TypeError)
 
 
 def test_bad_uris():

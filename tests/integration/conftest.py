@@ -44,8 +44,8 @@ def registered_models(local_registry, tiny_bert, sst2_small, tmp_path_factory):
     import mlflow
     from transformers import pipeline
 
-    from mlflow_trusteq.adapters import log_onnx_text_model
-    from mlflow_trusteq.recipes import export_onnx, fine_tune, tiny_bert_classifier
+    from mlflow_trusteq.integration.onnx_models import log_onnx_text_model
+    from trusteq_training import export_onnx, fine_tune, tiny_bert_classifier
 
     model, tok, _ = tiny_bert
     train, _ = sst2_small

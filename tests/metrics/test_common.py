@@ -1,17 +1,24 @@
 """One table of invariants run over every metric, plus the bad-input table.
 
-Each row of METRICS is ``(name, fn(y, P, Q) -> float, identical, symmetric)``: the value when
-the candidate is the parent (None: no fixed value) and whether swapping the models leaves it
-unchanged (None: the metric reads only one model).
+Each row of :data:`METRICS` classifies one metric (sklearn's ``test_symmetry_consistency`` is the
+model): ``identical`` is its value when the candidate is the parent, or ``None`` for a one-model
+metric (then identical models give a paired difference of exactly 0); ``swap`` says what swapping
+parent and candidate does (``"symmetric"``: nothing; ``"directional"``: the value changes;
+``"candidate"``: it reads only the candidate). Every parametrized case asserts something, and
+:func:`test_every_metric_is_classified` fails when a metric is exported by
+:mod:`mlflow_trusteq.metrics`, or reported by :func:`summarize_pair`, without a row here.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
 
+import mlflow_trusteq.metrics as metrics_module
 from mlflow_trusteq import InvalidInputError
 from mlflow_trusteq.metrics import (
     MODEL_METRICS,
@@ -30,25 +37,71 @@ from mlflow_trusteq.metrics import (
     summarize_pair,
 )
 
+
+@dataclass(frozen=True)
+class Invariance:
+    """How one metric behaves under identical models and under a swap of the two models."""
+
+    name: str
+    fn: Callable[[np.ndarray, np.ndarray, np.ndarray], float]  # (y, P, Q) -> float
+    function: str  # the name exported by mlflow_trusteq.metrics that computes it
+    identical: float | None
+    swap: str  # "symmetric" | "directional" | "candidate"
+    summary_key: str | None = None  # its key in summarize_pair (without "parent/"/"candidate/")
+
+    def __post_init__(self) -> None:
+        assert self.swap in ("symmetric", "directional", "candidate"), self.swap
+        assert self.identical is not None or self.summary_key is not None, \
+            f"{self.name}: a one-model metric is checked through its paired difference in summarize_pair"
+
+
+def _accuracy(y, P, Q):
+    return summarize_pair(P, Q, y, n_resamples=0).estimates["candidate/accuracy"].value
+
+
 METRICS = [
-    ("label_loyalty_score", lambda y, P, Q: label_loyalty_score(P, Q), 1.0, True),
-    ("probability_loyalty_score", lambda y, P, Q: probability_loyalty_score(P, Q), 1.0, True),
-    ("probability_loyalty_score(base=e)", lambda y, P, Q: probability_loyalty_score(P, Q, base=math.e), 1.0, True),
-    ("js_divergence(sum)", lambda y, P, Q: float(js_divergence(P, Q).sum()), 0.0, True),
-    ("negative_flip_rate", lambda y, P, Q: negative_flip_rate(y, P, Q), 0.0, False),
-    ("positive_flip_rate", lambda y, P, Q: positive_flip_rate(y, P, Q), 0.0, False),
-    ("flip_matrix(offdiag)", lambda y, P, Q: float(flip_matrix(P, Q).sum() - np.trace(flip_matrix(P, Q))), 0.0,
-     True),
-    ("per_class_loyalty(mean)", lambda y, P, Q: float(np.nanmean(per_class_loyalty(P, Q))), 1.0, None),
-    ("ece_equal_width", lambda y, P, Q: expected_calibration_error(y, Q), None, None),
-    ("ece_equal_mass", lambda y, P, Q: expected_calibration_error(y, Q, n_bins=10, strategy="equal_mass"), None,
-     None),
-    ("mce_equal_width", lambda y, P, Q: max_calibration_error(y, Q), None, None),
-    ("mce_equal_mass", lambda y, P, Q: max_calibration_error(y, Q, n_bins=10, strategy="equal_mass"), None, None),
-    ("brier_loss", lambda y, P, Q: brier_loss(y, Q), None, None),
-    ("log_loss", lambda y, P, Q: log_loss(y, Q), None, None),
+    Invariance("label_loyalty_score", lambda y, P, Q: label_loyalty_score(P, Q), "label_loyalty_score",
+               1.0, "symmetric", "label_loyalty"),
+    Invariance("probability_loyalty_score", lambda y, P, Q: probability_loyalty_score(P, Q),
+               "probability_loyalty_score", 1.0, "symmetric", "probability_loyalty"),
+    Invariance("probability_loyalty_score(base=e)", lambda y, P, Q: probability_loyalty_score(P, Q, base=math.e),
+               "probability_loyalty_score", 1.0, "symmetric"),
+    Invariance("js_divergence(sum)", lambda y, P, Q: float(js_divergence(P, Q).sum()), "js_divergence",
+               0.0, "symmetric"),
+    Invariance("negative_flip_rate", lambda y, P, Q: negative_flip_rate(y, P, Q), "negative_flip_rate",
+               0.0, "directional", "negative_flip_rate"),
+    Invariance("positive_flip_rate", lambda y, P, Q: positive_flip_rate(y, P, Q), "positive_flip_rate",
+               0.0, "directional", "positive_flip_rate"),
+    Invariance("flip_matrix(offdiag)", lambda y, P, Q: float(flip_matrix(P, Q).sum() - np.trace(flip_matrix(P, Q))),
+               "flip_matrix", 0.0, "symmetric"),
+    Invariance("per_class_loyalty(mean)", lambda y, P, Q: float(np.nanmean(per_class_loyalty(P, Q))),
+               "per_class_loyalty", 1.0, "directional"),
+    Invariance("accuracy", _accuracy, "summarize_pair", None, "candidate", "accuracy"),
+    Invariance("ece_equal_width", lambda y, P, Q: expected_calibration_error(y, Q), "expected_calibration_error",
+               None, "candidate", "ece_equal_width"),
+    Invariance("ece_equal_mass", lambda y, P, Q: expected_calibration_error(y, Q, n_bins=10, strategy="equal_mass"),
+               "expected_calibration_error", None, "candidate", "ece_equal_mass"),
+    Invariance("mce_equal_width", lambda y, P, Q: max_calibration_error(y, Q), "max_calibration_error",
+               None, "candidate", "mce_equal_width"),
+    Invariance("mce_equal_mass", lambda y, P, Q: max_calibration_error(y, Q, n_bins=10, strategy="equal_mass"),
+               "max_calibration_error", None, "candidate", "mce_equal_mass"),
+    Invariance("brier_loss", lambda y, P, Q: brier_loss(y, Q), "brier_loss", None, "candidate", "brier_loss"),
+    Invariance("log_loss", lambda y, P, Q: log_loss(y, Q), "log_loss", None, "candidate", "log_loss"),
 ]
-IDS = [m[0] for m in METRICS]
+IDS = [m.name for m in METRICS]
+
+#: names exported by mlflow_trusteq.metrics that are not metrics of a pair, and why
+NOT_METRICS = {
+    "reliability_bins": "the per-bin data behind ECE/MCE and the reliability diagram",
+    "ReliabilityBins": "result type of reliability_bins",
+    "PairSummary": "result type of summarize_pair",
+    "MODEL_METRICS": "the names of the one-model metrics in summarize_pair",
+    "mean_ci": "interval of a mean, not a metric",
+    "bootstrap_ci": "interval of a statistic, not a metric",
+    "bootstrap_counts": "bootstrap machinery",
+    "assign_groups": "bootstrap machinery",
+    "percentile_interval": "bootstrap machinery",
+}
 
 
 def _data(n=500, k=3, seed=0):
@@ -59,20 +112,45 @@ def _data(n=500, k=3, seed=0):
     return y, P, Q
 
 
-@pytest.mark.parametrize("name, fn, identical, symmetric", METRICS, ids=IDS)
-def test_identical_models(name, fn, identical, symmetric):
+def test_every_metric_is_classified():
+    exported = set(metrics_module.__all__)
+    classified = {m.function for m in METRICS}
+    assert exported - classified - set(NOT_METRICS) == set(), "exported metric(s) without an Invariance row"
+    assert (classified | set(NOT_METRICS)) - exported == set(), "rows naming something no longer exported"
+    assert not classified & set(NOT_METRICS)
+    y, P, Q = _data(n=60)
+    reported = {key.split("/", 1)[-1] for key in summarize_pair(P, Q, y, n_resamples=0).estimates}
+    assert reported == {m.summary_key for m in METRICS if m.summary_key}, "summarize_pair metric without a row"
+    assert set(MODEL_METRICS) == {m.summary_key for m in METRICS if m.identical is None}
+    # the registry's metrics of this module (the pair summary's groups) are all classified too
+    from mlflow_trusteq._keys import METRIC_INFO
+
+    registered = {name for name, info in METRIC_INFO.items() if info.group in ("fidelity", "accuracy", "calibration")}
+    assert registered == reported, "registered pair metric without a row (or a row for an unregistered one)"
+
+
+@pytest.mark.parametrize("row", METRICS, ids=IDS)
+def test_identical_models(row):
     y, P, _ = _data()
-    if identical is not None:
-        assert fn(y, P, P.copy()) == identical
+    if row.identical is not None:
+        assert row.fn(y, P, P.copy()) == row.identical
+    else:  # a one-model metric: the candidate scores what the parent scores, a paired difference of 0
+        s = summarize_pair(P, P.copy(), y, n_resamples=0)
+        assert s.estimates[f"diff/{row.summary_key}"].value == 0.0
+        assert s.estimates[f"parent/{row.summary_key}"].value == pytest.approx(row.fn(y, P, P), abs=1e-12)
 
 
-@pytest.mark.parametrize("name, fn, identical, symmetric", METRICS, ids=IDS)
-def test_symmetry_in_parent_and_candidate(name, fn, identical, symmetric):
+@pytest.mark.parametrize("row", METRICS, ids=IDS)
+def test_swap_of_parent_and_candidate(row):
     y, P, Q = _data(seed=1)
-    if symmetric:
-        assert fn(y, P, Q) == pytest.approx(fn(y, Q, P), abs=1e-12)
-    elif symmetric is False:
-        assert fn(y, P, Q) != pytest.approx(fn(y, Q, P))  # a directional metric must notice the swap
+    if row.swap == "symmetric":
+        assert row.fn(y, P, Q) == pytest.approx(row.fn(y, Q, P), abs=1e-12)
+    elif row.swap == "directional":
+        assert row.fn(y, P, Q) != pytest.approx(row.fn(y, Q, P))  # a directional metric must notice the swap
+    else:  # reads only the candidate: another parent changes nothing, another candidate does
+        _, R, _ = _data(seed=7)
+        assert row.fn(y, R, Q) == row.fn(y, P, Q)
+        assert row.fn(y, P, Q) != pytest.approx(row.fn(y, Q, P))
 
 
 def test_flip_rates_swap_into_each_other():
@@ -80,12 +158,12 @@ def test_flip_rates_swap_into_each_other():
     assert negative_flip_rate(y, P, Q) == positive_flip_rate(y, Q, P)
 
 
-@pytest.mark.parametrize("name, fn, identical, symmetric", METRICS, ids=IDS)
-def test_permutation_of_examples_leaves_value_unchanged(name, fn, identical, symmetric):
+@pytest.mark.parametrize("row", METRICS, ids=IDS)
+def test_permutation_of_examples_leaves_value_unchanged(row):
     # continuous random confidences: no ties, so the rank-based equal-mass bins are order-free too
     y, P, Q = _data(seed=3)
     perm = np.random.default_rng(0).permutation(len(y))
-    assert fn(y[perm], P[perm], Q[perm]) == pytest.approx(fn(y, P, Q), abs=1e-12, nan_ok=True)
+    assert row.fn(y[perm], P[perm], Q[perm]) == pytest.approx(row.fn(y, P, Q), abs=1e-12, nan_ok=True)
 
 
 def test_summarize_pair_identical_models():

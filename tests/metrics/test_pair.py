@@ -8,7 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from mlflow_trusteq import InvalidInputError, metric_info
+from mlflow_trusteq import InvalidInputError
+from mlflow_trusteq._keys import metric_info
 from mlflow_trusteq.metrics import (
     MODEL_METRICS,
     PairSummary,
@@ -153,3 +154,33 @@ def test_label_errors():
         summarize_pair(P, Q, y[:-1])
     with pytest.raises(InvalidInputError, match=r"outside \[0, 2\].*row 3: 7"):
         summarize_pair(P, Q, np.r_[y[:3], 7, y[4:]])
+
+
+def test_pair_sums_of_two_partitions_merge_into_the_whole():
+    """The state behind summarize_pair: sums of disjoint partitions add up to the state of all examples."""
+    from mlflow_trusteq.metrics.bootstrap import assign_groups
+    from mlflow_trusteq.metrics.pair import _contributions, _Layout, _PairSums
+
+    rng = np.random.default_rng(4)
+    n, k, n_groups = 3000, 3, 40
+    P = rng.dirichlet(np.ones(k), n)
+    Q = 0.8 * P + 0.2 * rng.dirichlet(np.ones(k), n)
+    y = rng.integers(0, k, n)
+    layout = _Layout(True, (("equal_width", 15), ("equal_mass", 10)))
+    whole = _contributions(P, Q, y, 2.0, layout)  # the bins are fixed from the full sample
+    groups = assign_groups(n, n_groups, np.random.default_rng(0))
+    full = _PairSums.from_examples(whole, layout, groups, n_groups)
+    halves = []
+    for part in (slice(0, 1234), slice(1234, n)):
+        c = _contributions(P[part], Q[part], y[part], 2.0, layout)
+        binned = {m: {s: type(b)(b.n_bins, whole.binned[m][s].index[part], b.edges, b.confidence, b.correct)
+                      for s, b in d.items()} for m, d in c.binned.items()}
+        halves.append(_PairSums.from_examples(type(c)(c.pair, c.model, binned, c.flips), layout, groups[part],
+                                              n_groups))
+    merged = halves[0].merge(halves[1])
+    np.testing.assert_allclose(merged.pair, full.pair, rtol=1e-12, atol=1e-12)
+    for role in ("parent", "candidate"):
+        np.testing.assert_allclose(merged.models[role], full.models[role], rtol=1e-12, atol=1e-12)
+    point = summarize_pair(P, Q, y, n_resamples=0)
+    for key, value in merged.total().compute(layout, 10).items():
+        assert float(value) == pytest.approx(point.estimates[key].value, rel=1e-12, abs=1e-12), key

@@ -61,7 +61,7 @@ class CallableAdapter(BaseAdapter):
         self.fn = fn
         self.output_kind = kind
         self._input_kind = input_kind
-        super().__init__(labels, name=name or getattr(fn, "__qualname__", type(fn).__name__),
+        super().__init__(labels, name=str(name or getattr(fn, "__qualname__", type(fn).__name__)),
                          size_bytes=size_bytes, batch_size=batch_size)
 
     def _normalise(self, records: Any) -> Any:

@@ -1,7 +1,7 @@
 """ONNX Runtime sessions -> :class:`~mlflow_trusteq.adapters.ProbaModel` (text and tabular).
 
 onnxruntime is imported lazily. Labels travel inside the ONNX file as the metadata property
-``trusteq.labels`` (a JSON list), written by :func:`mlflow_trusteq.recipes.export_onnx`.
+``trusteq.labels`` (a JSON list), written by ``export_onnx`` in ``examples/trusteq_training.py``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .._errors import InvalidInputError, ModelAdapterError, require
+from .._errors import InvalidInputError, ModelAdapterError, ModelOutputError, require
 from ._base import BaseAdapter, iter_token_budget_batches, normalise_tabular_records
 
 logger = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ def _zipmap_to_array(rows: list[dict[Any, float]], *, name: str) -> tuple[np.nda
     try:
         arr = np.array([[r[k] for k in keys] for r in rows], dtype=np.float64)
     except KeyError as exc:
-        raise ModelAdapterError(f"ONNX model {name!r}: ZipMap rows have different keys ({exc})") from exc
+        raise ModelOutputError(f"ONNX model {name!r}: ZipMap rows have different keys ({exc})") from exc
     return arr, [str(k) for k in keys]
 
 
@@ -115,7 +115,7 @@ class OnnxTextAdapter(BaseAdapter):
     The session is fed exactly its declared inputs among ``input_ids``, ``attention_mask`` and
     ``token_type_ids`` (zeros when the tokenizer has none), in the declared integer type (int64
     for exported transformers). Batching is the same token-budget scheme as
-    :class:`~mlflow_trusteq.adapters.transformers.TransformersAdapter` (shared code), so both
+    :class:`~mlflow_trusteq.adapters.TransformersAdapter` (shared code), so both
     models see identically padded batches. Output: the ``logits`` output (or the first float
     output of shape (n, k)); logits are detected and soft-maxed.
 
@@ -124,7 +124,7 @@ class OnnxTextAdapter(BaseAdapter):
     session_or_path : onnxruntime.InferenceSession or path
     tokenizer : transformers tokenizer
     labels : sequence of str, optional
-        Default: the ``trusteq.labels`` ONNX metadata written by ``recipes.export_onnx``.
+        Default: the ``trusteq.labels`` ONNX metadata written by ``export_onnx`` (examples/trusteq_training.py).
     max_length, batch_size, max_tokens_per_batch
         As for the transformers adapter.
     output_name : str, optional
@@ -149,7 +149,8 @@ class OnnxTextAdapter(BaseAdapter):
             raise ModelAdapterError(
                 f"ONNX text model {name!r} needs its tokenizer: pass "
                 "tokenizer=AutoTokenizer.from_pretrained(...) "
-                "(or log it with mlflow_trusteq.adapters.log_onnx_text_model so it travels with the model)")
+                "(or log it with mlflow_trusteq.integration.onnx_models.log_onnx_text_model so it travels "
+                "with the model)")
         inputs = session.get_inputs()
         unknown = [i.name for i in inputs if i.name not in _TEXT_INPUTS]
         if unknown:
@@ -172,7 +173,7 @@ class OnnxTextAdapter(BaseAdapter):
             if labels is None:
                 raise ModelAdapterError(
                     f"ONNX model {name!r} carries no {LABELS_METADATA_KEY!r} metadata; pass labels=[...] "
-                    "in output column order (recipes.export_onnx writes them)")
+                    "in output column order (the examples' export_onnx writes them)")
         self.session = session
         self.path = path
         self.tokenizer = tokenizer

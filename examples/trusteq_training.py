@@ -1,8 +1,10 @@
-"""Small, real training and compression recipes for examples, tests and demos.
+"""Small, real training and compression helpers for the examples, tests and benchmarks.
 
 These make *real* parents and candidates offline: fine-tune a BERT-style classifier, truncate
 its layers, export it to ONNX, quantize it to int8 with ONNX Runtime. They are deliberately
-plain; trusteq itself never trains anything.
+plain; trusteq itself never trains anything, so this module is not part of the installed
+package: the example scripts import it from their own folder, the tests through a ``sys.path``
+entry in ``tests/conftest.py``, the benchmarks through one of their own.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from ._errors import require
+from mlflow_trusteq._errors import require
+from mlflow_trusteq.adapters import LABELS_METADATA_KEY
 
 logger = logging.getLogger(__name__)
 
@@ -110,11 +113,11 @@ def truncate_layers(model: Any, keep: int) -> Any:
 
 
 # --------------------------------------------------------------------------------------------
-# ONNX export and int8 quantization (appended by the adapters work)
+# ONNX export and int8 quantization
 
-#: Key of the ONNX ``metadata_props`` entry holding the label names (JSON list); read back by
-#: ``mlflow_trusteq.adapters.OnnxTextAdapter`` when it is given no labels.
-ONNX_LABELS_KEY = "trusteq.labels"
+#: Key of the ONNX ``metadata_props`` entry holding the label names (JSON list): the adapters' own
+#: constant, read back by ``mlflow_trusteq.adapters.OnnxTextAdapter`` when it is given no labels.
+ONNX_LABELS_KEY = LABELS_METADATA_KEY
 
 
 def _onnx() -> Any:

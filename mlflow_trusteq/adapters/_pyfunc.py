@@ -20,7 +20,8 @@ other         the pyfunc's ``predict``, only if it returns numeric ``(n, k)`` sc
 
 How an ONNX text model carries its tokenizer
 --------------------------------------------
-:func:`log_onnx_text_model` logs the ONNX graph with ``mlflow.onnx.log_model`` and stores the
+:func:`mlflow_trusteq.integration.onnx_models.log_onnx_text_model` logs the ONNX graph with
+``mlflow.onnx.log_model`` and stores the
 tokenizer (``save_pretrained`` files) as MLflow *extra files*, i.e. in the directory
 ``extra_files/trusteq_tokenizer/`` inside the logged model. The ``MLmodel`` file's ``metadata``
 says where it is and what the labels are::
@@ -36,28 +37,25 @@ The labels are also written into the ONNX file's ``metadata_props`` (``trusteq.l
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .._errors import InvalidInputError, ModelAdapterError
+from .._errors import ModelAdapterError, ModelOutputError
 from ._base import BaseAdapter, ProbaModel, dir_size_bytes, normalise_tabular_records
-from .onnx import LABELS_METADATA_KEY, OnnxTabularAdapter, OnnxTextAdapter
-from .sklearn import SklearnAdapter
-from .transformers import TransformersAdapter
+from ._onnx import OnnxTabularAdapter, OnnxTextAdapter
+from ._sklearn import SklearnAdapter
+from ._transformers import TransformersAdapter
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["from_mlflow", "log_onnx_text_model", "PyfuncOutputAdapter", "is_pyfunc_model",
-           "TOKENIZER_SUBDIR"]
+__all__ = ["from_mlflow", "PyfuncOutputAdapter", "is_pyfunc_model", "TOKENIZER_SUBDIR"]
 
-#: Where :func:`log_onnx_text_model` puts the tokenizer inside the logged model directory.
+#: Where ``integration.onnx_models.log_onnx_text_model`` puts the tokenizer inside the logged model.
 TOKENIZER_SUBDIR = "extra_files/trusteq_tokenizer"
 _TEXT_INPUTS = {"input_ids", "attention_mask", "token_type_ids"}
 
@@ -65,83 +63,6 @@ _TEXT_INPUTS = {"input_ids", "attention_mask", "token_type_ids"}
 def is_pyfunc_model(obj: Any) -> bool:
     """True for a loaded ``mlflow.pyfunc.PyFuncModel`` (checked by class name and module)."""
     return any(c.__name__ == "PyFuncModel" and c.__module__.startswith("mlflow") for c in type(obj).__mro__)
-
-
-# --------------------------------------------------------------------------------------------
-# logging an ONNX text model with its tokenizer
-
-
-def log_onnx_text_model(onnx_path: str | os.PathLike[str], tokenizer: Any, *, name: str = "model",
-                        labels: Sequence[str] | None = None, registered_model_name: str | None = None,
-                        **kw: Any) -> Any:
-    """Log an ONNX text classifier together with its tokenizer, so trusteq can load it back.
-
-    Parameters
-    ----------
-    onnx_path : path
-        The ``.onnx`` file (e.g. from :func:`mlflow_trusteq.recipes.export_onnx` or
-        :func:`~mlflow_trusteq.recipes.quantize_int8`).
-    tokenizer : transformers tokenizer
-        Saved with ``save_pretrained`` into ``extra_files/trusteq_tokenizer/`` of the model.
-    name : str
-        The model's name in the run (``mlflow.onnx.log_model(name=...)``).
-    labels : sequence of str, optional
-        Class names in output order; default: the file's ``trusteq.labels`` metadata. Written both
-        into the ONNX ``metadata_props`` and into the MLmodel ``metadata``.
-    registered_model_name : str, optional
-        Also register a new version of this registered model.
-    **kw
-        Passed to ``mlflow.onnx.log_model`` (``signature``, ``input_example``, ``metadata`` ...).
-
-    Returns
-    -------
-    mlflow.models.model.ModelInfo
-
-    Examples
-    --------
-    >>> info = log_onnx_text_model("int8.onnx", tok, registered_model_name="sentiment")  # doctest: +SKIP
-    >>> as_proba_model(info.model_uri).predict_proba(["a fine film"])  # doctest: +SKIP
-    """
-    import mlflow
-    import onnx
-
-    path = Path(onnx_path)
-    if not path.is_file():
-        raise ModelAdapterError(f"ONNX model file not found: {str(path)!r}")
-    if tokenizer is None or not hasattr(tokenizer, "save_pretrained"):
-        raise ModelAdapterError("log_onnx_text_model needs a transformers tokenizer, got "
-                                f"{type(tokenizer).__name__}")
-    proto = onnx.load(str(path))
-    props = {p.key: p.value for p in proto.metadata_props}
-    if labels is None:
-        if LABELS_METADATA_KEY not in props:
-            raise ModelAdapterError(
-                f"{str(path)!r} carries no {LABELS_METADATA_KEY!r} metadata: pass labels=[...] in "
-                "output order")
-        labels = [str(x) for x in json.loads(props[LABELS_METADATA_KEY])]
-    else:
-        labels = [str(x) for x in labels]
-        _set_metadata_prop(proto, LABELS_METADATA_KEY, json.dumps(labels))
-    metadata = dict(kw.pop("metadata", None) or {})
-    metadata["trusteq"] = {"tokenizer": TOKENIZER_SUBDIR, "labels": labels, "task": "text-classification"}
-    extra_files = list(kw.pop("extra_files", None) or [])
-    if "pip_requirements" not in kw and "conda_env" not in kw:
-        # the tokenizer is loaded with transformers, which requirement inference cannot see
-        kw["extra_pip_requirements"] = [*(kw.get("extra_pip_requirements") or []), "transformers"]
-    with tempfile.TemporaryDirectory() as tmp:
-        tok_dir = Path(tmp) / Path(TOKENIZER_SUBDIR).name
-        tokenizer.save_pretrained(str(tok_dir))
-        return mlflow.onnx.log_model(proto, name=name, registered_model_name=registered_model_name,
-                                     metadata=metadata, extra_files=[str(tok_dir), *extra_files], **kw)
-
-
-def _set_metadata_prop(proto: Any, key: str, value: str) -> None:
-    for p in proto.metadata_props:
-        if p.key == key:
-            p.value = value
-            return
-    entry = proto.metadata_props.add()
-    entry.key, entry.value = key, value
 
 
 # --------------------------------------------------------------------------------------------
@@ -171,6 +92,52 @@ def _local_model_dir(uri: str | os.PathLike[str]) -> Path:
     return d
 
 
+#: how :attr:`ProbaModel.size_bytes` was measured for a model that comes from MLflow (``compare`` reads it)
+SIZE_KIND = "mlflow_model_folder"
+#: written into a model folder by MLflow itself when it loads ``models:/name/version``: not the model's
+_MLFLOW_META_FILES = frozenset({"registered_model_meta"})
+
+
+def mlflow_model_bytes(model_dir: str | os.PathLike[str]) -> int:
+    """The size of an MLflow model: the bytes of the files of its folder (MLflow's own metadata aside)."""
+    root = Path(model_dir)
+    return sum(f.stat().st_size for f in root.rglob("*")
+               if f.is_file() and f.relative_to(root).as_posix() not in _MLFLOW_META_FILES)
+
+
+def _pyfunc_model_bytes(model: Any) -> int | None:
+    """:func:`mlflow_model_bytes` of a loaded pyfunc model, read from its logged model's artifacts."""
+    from mlflow import MlflowClient
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+    meta = model.metadata
+    model_id = getattr(model, "model_id", None) or getattr(meta, "model_id", None)
+    try:
+        if model_id:
+            uri = MlflowClient().get_logged_model(model_id).artifact_location
+        elif getattr(meta, "run_id", None) and getattr(meta, "artifact_path", None):
+            from mlflow.store.artifact.runs_artifact_repo import RunsArtifactRepository
+
+            uri = RunsArtifactRepository.get_underlying_uri(f"runs:/{meta.run_id}/{meta.artifact_path}")
+        else:
+            return None
+        repo = get_artifact_repository(uri)
+
+        def total(path: str | None) -> int:
+            out = 0
+            for info in repo.list_artifacts(path):
+                if info.is_dir:
+                    out += total(info.path)
+                elif info.path.rsplit("/", 1)[-1] not in _MLFLOW_META_FILES or "/" in info.path:
+                    out += int(info.file_size or 0)
+            return out
+
+        return total(None) or None
+    except Exception:  # noqa: BLE001 - a store without the logged model: the size is then unknown
+        logger.debug("cannot size the pyfunc model's folder", exc_info=True)
+        return None
+
+
 def _trusteq_meta(model_meta: Any) -> dict[str, Any]:
     meta = getattr(model_meta, "metadata", None) or {}
     value = meta.get("trusteq") or {}
@@ -180,7 +147,7 @@ def _trusteq_meta(model_meta: Any) -> dict[str, Any]:
 def _onnx_adapter(session_or_path: Any, model_dir: Path | None, trusteq_meta: dict[str, Any], *,
                   tokenizer: Any, labels: Sequence[Any] | None, name: str, size_bytes: int | None,
                   kw: dict[str, Any]) -> ProbaModel:
-    from .onnx import load_session
+    from ._onnx import load_session
 
     session, _ = load_session(session_or_path)
     labels = labels if labels is not None else trusteq_meta.get("labels")
@@ -200,7 +167,7 @@ def _onnx_adapter(session_or_path: Any, model_dir: Path | None, trusteq_meta: di
             f"ONNX model {name!r} takes token ids ({[i.name for i in session.get_inputs()]}) but no "
             "tokenizer "
             "travels with it: pass tokenizer=..., or log it with "
-            "mlflow_trusteq.adapters.log_onnx_text_model(onnx_path, tokenizer, ...)")
+            "mlflow_trusteq.integration.onnx_models.log_onnx_text_model(onnx_path, tokenizer, ...)")
     return OnnxTabularAdapter(session, labels, name=name, size_bytes=size_bytes, **kw)
 
 
@@ -210,7 +177,7 @@ def _from_model_dir(model_dir: Path, *, tokenizer: Any, labels: Sequence[Any] | 
 
     model_meta = Model.load(str(model_dir))
     flavors = model_meta.flavors
-    size = dir_size_bytes(model_dir)
+    size = mlflow_model_bytes(model_dir)
     if "sklearn" in flavors:
         import mlflow.sklearn
 
@@ -224,18 +191,19 @@ def _from_model_dir(model_dir: Path, *, tokenizer: Any, labels: Sequence[Any] | 
                                       labels=labels, name=name, **kw)
     elif "onnx" in flavors:
         onnx_file = model_dir / flavors["onnx"]["data"]
-        return _onnx_adapter(str(onnx_file), model_dir, _trusteq_meta(model_meta), tokenizer=tokenizer,
-                             labels=labels, name=name, size_bytes=size, kw=kw)
+        adapter = _onnx_adapter(str(onnx_file), model_dir, _trusteq_meta(model_meta), tokenizer=tokenizer,
+                                labels=labels, name=name, size_bytes=size, kw=kw)
     elif "python_function" in flavors:
         import mlflow.pyfunc
 
-        return PyfuncOutputAdapter(mlflow.pyfunc.load_model(str(model_dir)), labels=labels, name=name,
-                                   size_bytes=size, **kw)
+        adapter = PyfuncOutputAdapter(mlflow.pyfunc.load_model(str(model_dir)), labels=labels, name=name,
+                                      size_bytes=size, **kw)
     else:
         raise ModelAdapterError(f"MLflow model {name!r} has flavours {sorted(flavors)} and no "
                                 "python_function "
                                 "flavour; trusteq reads sklearn, transformers, onnx and pyfunc models")
     adapter.size_bytes = size
+    adapter.size_kind = SIZE_KIND
     return adapter
 
 
@@ -260,7 +228,9 @@ def from_mlflow(model: Any, *, tokenizer: Any = None, labels: Sequence[Any] | No
     Returns
     -------
     ProbaModel
-        ``size_bytes`` is the size of the model's local directory where known.
+        ``size_bytes`` is the bytes of the files of the model's MLflow folder (``registered_model_meta``,
+        which MLflow writes there itself, aside), whether the model is named by a URI or loaded, and
+        ``size_kind`` is ``"mlflow_model_folder"``.
 
     Raises
     ------
@@ -268,7 +238,12 @@ def from_mlflow(model: Any, *, tokenizer: Any = None, labels: Sequence[Any] | No
         When the model cannot give class probabilities (see the module docstring).
     """
     if is_pyfunc_model(model):
-        return _from_pyfunc_model(model, tokenizer=tokenizer, labels=labels, name=name, kw=kw)
+        adapter = _from_pyfunc_model(model, tokenizer=tokenizer, labels=labels, name=name, kw=kw)
+        # the same rule as for a URI: the bytes of the model's MLflow folder, whatever the flavour
+        size = _pyfunc_model_bytes(model)
+        if size is not None:
+            adapter.size_bytes, adapter.size_kind = size, SIZE_KIND  # type: ignore[attr-defined]
+        return adapter
     if not isinstance(model, (str, os.PathLike)):
         raise ModelAdapterError("expected an MLflow model URI, a path or a PyFuncModel, got "
                                 f"{type(model).__name__}")
@@ -314,7 +289,7 @@ _NOT_ENOUGH = (
     "logit) per class and the class names, but a pyfunc's predict often returns only the top label "
     "(transformers pipelines return label + score) or unnamed raw tensors (ONNX). Log the model with its "
     "own flavour (mlflow.sklearn / mlflow.transformers / mlflow.onnx; for ONNX text models "
-    "mlflow_trusteq.adapters.log_onnx_text_model), or make the pyfunc's predict return a DataFrame with "
+    "mlflow_trusteq.integration.onnx_models.log_onnx_text_model), or make the pyfunc's predict return a DataFrame with "
     "one numeric column per class named by the class, and pass labels=[...]."
 )
 
@@ -373,13 +348,13 @@ class PyfuncOutputAdapter(BaseAdapter):
         if isinstance(out, pd.DataFrame):
             cols = [str(c) for c in out.columns]
             if sorted(cols) != sorted(self.labels):
-                raise ModelAdapterError(
+                raise ModelOutputError(
                     f"pyfunc model {self.name!r} returned columns {cols}, not the labels "
                     f"{list(self.labels)}. "
                     + _NOT_ENOUGH)
             out = out.set_axis(cols, axis=1)[list(self.labels)]
             if not all(pd.api.types.is_numeric_dtype(out[c]) for c in out.columns):
-                raise ModelAdapterError(
+                raise ModelOutputError(
                     f"pyfunc model {self.name!r} returned non-numeric columns. " + _NOT_ENOUGH)
             return out.to_numpy(dtype=np.float64)
         arr = np.asarray(out) if not isinstance(out, dict) else None
@@ -387,9 +362,9 @@ class PyfuncOutputAdapter(BaseAdapter):
             desc = f"a dict with keys {sorted(out)}" if isinstance(out, dict) else (
                 f"{type(out).__name__} of shape {getattr(arr, 'shape', '?')} and dtype "
                 f"{getattr(arr, 'dtype', '?')}")
-            raise ModelAdapterError(f"pyfunc model {self.name!r} returned {desc}, not numeric (n, k) scores. "
+            raise ModelOutputError(f"pyfunc model {self.name!r} returned {desc}, not numeric (n, k) scores. "
                                     + _NOT_ENOUGH)
         if arr.shape[1] != len(self.labels):
-            raise InvalidInputError(
+            raise ModelOutputError(
                 f"pyfunc model {self.name!r} returned {arr.shape[1]} columns for {len(self.labels)} labels")
         return arr
