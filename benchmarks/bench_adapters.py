@@ -17,11 +17,14 @@ import json
 import logging
 import os
 import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))  # trusteq_training
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -65,7 +68,7 @@ def main() -> None:
 
     from mlflow_trusteq.adapters import OnnxTextAdapter, TransformersAdapter
     from mlflow_trusteq.datasets import load_sst2
-    from mlflow_trusteq.recipes import export_onnx, minilm_path, quantize_int8, tiny_bert_classifier
+    from trusteq_training import export_onnx, minilm_path, quantize_int8, tiny_bert_classifier
 
     torch.set_num_threads(min(2, os.cpu_count() or 1))
     texts = list(load_sst2("dev")["sentence"][:args.n])

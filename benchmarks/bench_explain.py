@@ -28,7 +28,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 logger = logging.getLogger("bench_explain")
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))  # _cache
 sys.path.insert(0, str(HERE.parent))  # run from a fresh clone without installing
+sys.path.insert(0, str(HERE.parent / "examples"))  # trusteq_training
 N_EXAMPLES = int(os.environ.get("BENCH_EXPLAIN_N", 4))
 LIME_SAMPLES, SHAP_EVALS = 500, 500
 
@@ -38,21 +40,23 @@ def _parent():
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from mlflow_trusteq.datasets import load_sst2
-    from mlflow_trusteq.recipes import fine_tune, minilm_path
+    from trusteq_training import fine_tune, minilm_path
 
-    cache = HERE / ".cache" / "minilm-sst2"
-    if (cache / "config.json").exists():
-        return AutoModelForSequenceClassification.from_pretrained(cache).eval(), AutoTokenizer.from_pretrained(cache)
-    tok = AutoTokenizer.from_pretrained(str(minilm_path()))
-    model = AutoModelForSequenceClassification.from_pretrained(
-        str(minilm_path()), num_labels=2, id2label={0: "negative", 1: "positive"},
-        label2id={"negative": 0, "positive": 1})
-    train = load_sst2("train").iloc[:1600]
-    torch.manual_seed(0)
-    fine_tune(model, tok, list(train["sentence"]), list(train["label"]), epochs=1, lr=5e-5, seed=0, progress=True)
-    model.save_pretrained(cache)
-    tok.save_pretrained(cache)
-    return model.eval(), tok
+    from _cache import cached_dir
+
+    def build(out: Path) -> None:
+        tok = AutoTokenizer.from_pretrained(str(minilm_path()))
+        model = AutoModelForSequenceClassification.from_pretrained(
+            str(minilm_path()), num_labels=2, id2label={0: "negative", 1: "positive"},
+            label2id={"negative": 0, "positive": 1})
+        train = load_sst2("train").iloc[:1600]
+        torch.manual_seed(0)
+        fine_tune(model, tok, list(train["sentence"]), list(train["label"]), epochs=1, lr=5e-5, seed=0, progress=True)
+        model.save_pretrained(out)
+        tok.save_pretrained(out)
+
+    cache = cached_dir(HERE / ".cache" / "minilm-sst2", build)  # untracked; built on first use
+    return AutoModelForSequenceClassification.from_pretrained(cache).eval(), AutoTokenizer.from_pretrained(cache)
 
 
 class _Recorder:
@@ -75,8 +79,8 @@ def main() -> dict:
     from mlflow_trusteq.datasets import load_sst2
     from mlflow_trusteq.explain import AlignmentConfig, measure_alignment
     from mlflow_trusteq.explain._features import text_features
-    from mlflow_trusteq.explain.shap import shap_text
-    from mlflow_trusteq.recipes import truncate_layers
+    from mlflow_trusteq.explain._shap import shap_text
+    from trusteq_training import truncate_layers
 
     torch.set_num_threads(2)
     t0 = time.perf_counter()

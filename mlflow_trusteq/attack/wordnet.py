@@ -1,14 +1,21 @@
-"""A small reader of the WordNet 3.0 database files, with no nltk and nothing downloaded.
+"""WordNet 3.0 for the word-level attack: a synonym table shipped with the package, or the database files.
 
-The word-level attack needs synonyms offline. WordNet's database ships as plain text files
-(``index.noun``, ``data.noun``, ``noun.exc``, ... for the four parts of speech ``noun``,
-``verb``, ``adj``, ``adv``) in operating-system packages:
+The word-level attack needs synonyms offline. By default they come from a compact table built
+from WordNet 3.0 and shipped inside the package (``_lexicon/wordnet-3.0.txt.xz``, about 1 MB;
+its licence, how it was built and how to rebuild it are in ``_lexicon/``). It holds only what
+the attack reads: each lemma's synsets in WordNet's order with its tagged-sense count, the
+single-word members of each synset, and the morphological exception lists, so every answer
+(:meth:`WordNet.synonyms`, :meth:`WordNet.dominant_pos`, :meth:`WordNet.lemmas`) equals the one
+from the full database; ``tests/attack/test_attack_wordnet.py`` holds the two against each other.
+
+The full database files are an option, e.g. for another WordNet version: pass ``path`` or set
+``TRUSTEQ_WORDNET_DIR`` (or WordNet's own ``WNSEARCHDIR``/``WNHOME``) to a folder holding
+``index.noun``, ``data.noun``, ... for the four parts of speech ``noun``, ``verb``, ``adj``, ``adv``:
 
 - Debian/Ubuntu: ``apt-get install wordnet-base`` puts them under ``/usr/share/wordnet``
   (``--no-install-recommends`` skips the Tk browser that the package recommends);
-- elsewhere: point ``TRUSTEQ_WORDNET_DIR`` (or WordNet's own ``WNSEARCHDIR``) at any folder that
-  holds those files, e.g. the ``dict/`` folder of the Princeton tarball or an nltk
-  ``corpora/wordnet`` folder that is already on disk.
+- elsewhere: the ``dict/`` folder of the Princeton tarball or an nltk ``corpora/wordnet``
+  folder that is already on disk.
 
 Format (``man 5 wndb``): an index line is
 ``lemma pos synset_cnt p_cnt [ptr_symbol...] sense_cnt tagsense_cnt synset_offset...``, where
@@ -19,13 +26,16 @@ suffix-detachment rules, keeping only forms present in the index.
 
 Example
 -------
->>> wn = WordNet()                                   # doctest: +SKIP
->>> "film" in wn.synonyms("movie")                   # doctest: +SKIP
+>>> wn = load_wordnet()
+>>> "film" in wn.synonyms("movie")
 True
+>>> wn.dominant_pos("good")
+('a',)
 """
 
 from __future__ import annotations
 
+import lzma
 import os
 import re
 from collections.abc import Iterable
@@ -34,10 +44,13 @@ from pathlib import Path
 
 from .._errors import InvalidInputError, MissingDependencyError
 
-__all__ = ["WordNet", "POS", "find_wordnet_dir", "load_wordnet", "INSTALL_HINT"]
+__all__ = ["WordNet", "POS", "TABLE_PATH", "find_wordnet_dir", "load_wordnet", "INSTALL_HINT"]
 
 #: WordNet's parts of speech, by the file suffix and by the one-letter code used in the files.
 POS: dict[str, str] = {"n": "noun", "v": "verb", "a": "adj", "r": "adv"}
+
+#: The synonym table built from WordNet 3.0 and shipped with the package (see ``_lexicon/BUILD.md``).
+TABLE_PATH = Path(__file__).resolve().parent / "_lexicon" / "wordnet-3.0.txt.xz"
 
 INSTALL_HINT = (
     "apt-get install -y --no-install-recommends wordnet-base   (Debian/Ubuntu; files land in "
@@ -76,6 +89,16 @@ def _is_wordnet_dir(path: Path) -> bool:
     return all((path / name).is_file() for name in _REQUIRED)
 
 
+def _explicit_dir() -> str | None:
+    """The database folder named by the environment, if any (``TRUSTEQ_WORDNET_DIR``, ``WNSEARCHDIR``, ``WNHOME``)."""
+    for var in ("TRUSTEQ_WORDNET_DIR", "WNSEARCHDIR"):
+        if os.environ.get(var):
+            return os.environ[var]
+    if os.environ.get("WNHOME"):
+        return os.path.join(os.environ["WNHOME"], "dict")
+    return None
+
+
 def find_wordnet_dir(path: str | os.PathLike[str] | None = None) -> Path:
     """The folder holding WordNet's database files.
 
@@ -90,20 +113,15 @@ def find_wordnet_dir(path: str | os.PathLike[str] | None = None) -> Path:
             raise MissingDependencyError(f"{str(p)!r} is not a WordNet database folder (missing {missing}); "
                                          f"install WordNet with: {INSTALL_HINT}")
         return p
-    candidates: list[str] = []
-    for var in ("TRUSTEQ_WORDNET_DIR", "WNSEARCHDIR"):
-        if os.environ.get(var):
-            candidates.append(os.environ[var])
-    if os.environ.get("WNHOME"):
-        candidates.append(os.path.join(os.environ["WNHOME"], "dict"))
-    candidates.extend(_SEARCH_DIRS)
+    explicit = _explicit_dir()
+    candidates = ([explicit] if explicit else []) + list(_SEARCH_DIRS)
     for c in candidates:
         p = Path(c).expanduser()
         if _is_wordnet_dir(p):
             return p
     raise MissingDependencyError(
-        f"the word-level attack needs the WordNet database files, found in none of {candidates}. "
-        f"Install them with: {INSTALL_HINT}"
+        f"no WordNet database files in any of {candidates} (the word-level attack does not need them: "
+        f"it uses the table shipped with the package). Install them with: {INSTALL_HINT}"
     )
 
 
@@ -120,37 +138,19 @@ def _read_version(path: Path) -> str:
     return "WordNet (unknown version)"
 
 
-class WordNet:
-    """Synonyms and parts of speech from a local WordNet database.
+class _Files:
+    """WordNet's database files in a folder, read lazily (index once per part of speech, synsets by offset)."""
 
-    Parameters
-    ----------
-    path : path-like, optional
-        Folder of the database files; found with :func:`find_wordnet_dir` when omitted.
-
-    Notes
-    -----
-    Index files are parsed lazily, once per part of speech (about 0.3 s for nouns); synsets are
-    read on demand by seeking to their byte offset in ``data.<pos>``.
-    """
-
-    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
-        self.path = find_wordnet_dir(path)
-        self.version = _read_version(self.path)
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.version = _read_version(path)
+        self.source = f"{self.version} database files at {path}"
         self._index: dict[str, dict[str, tuple[int, tuple[int, ...]]]] = {}
         self._exc: dict[str, dict[str, tuple[str, ...]]] = {}
         self._synset_cache: dict[tuple[str, int], tuple[str, ...]] = {}
 
-    def __repr__(self) -> str:
-        return f"WordNet(path={str(self.path)!r}, version={self.version!r})"
-
-    @property
-    def source(self) -> str:
-        """Where the words come from, for a result's settings."""
-        return f"{self.version} database files at {self.path}"
-
-    # -- raw files ---------------------------------------------------------------------------
-    def _load_index(self, pos: str) -> dict[str, tuple[int, tuple[int, ...]]]:
+    def index(self, pos: str) -> dict[str, tuple[int, tuple[int, ...]]]:
+        """``lemma -> (tagsense_cnt, synset offsets)`` of ``index.<pos>``."""
         if pos not in self._index:
             table: dict[str, tuple[int, tuple[int, ...]]] = {}
             with open(self.path / f"index.{POS[pos]}", encoding="latin-1") as fh:
@@ -166,7 +166,8 @@ class WordNet:
             self._index[pos] = table
         return self._index[pos]
 
-    def _load_exc(self, pos: str) -> dict[str, tuple[str, ...]]:
+    def exceptions(self, pos: str) -> dict[str, tuple[str, ...]]:
+        """``inflected form -> base forms`` of ``<pos>.exc`` (empty when the file is absent)."""
         if pos not in self._exc:
             table: dict[str, tuple[str, ...]] = {}
             exc_file = self.path / f"{POS[pos]}.exc"
@@ -179,7 +180,8 @@ class WordNet:
             self._exc[pos] = table
         return self._exc[pos]
 
-    def _synset_words(self, pos: str, offset: int) -> tuple[str, ...]:
+    def synset(self, pos: str, offset: int) -> tuple[str, ...]:
+        """The members of the synset at byte ``offset`` of ``data.<pos>``, lower-case, markers removed."""
         key = (pos, offset)
         if key not in self._synset_cache:
             with open(self.path / f"data.{POS[pos]}", "rb") as fh:
@@ -191,6 +193,95 @@ class WordNet:
             words = tuple(_ADJ_MARKER.sub("", f[4 + 2 * i]).lower() for i in range(w_cnt))
             self._synset_cache[key] = words
         return self._synset_cache[key]
+
+
+class _Table:
+    """The synonym table shipped with the package (see ``_lexicon/BUILD.md`` for its format)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._index: dict[str, dict[str, tuple[int, tuple[int, ...]]]] = {p: {} for p in POS}
+        self._exc: dict[str, dict[str, tuple[str, ...]]] = {p: {} for p in POS}
+        self._synsets: dict[str, list[tuple[str, ...]]] = {p: [] for p in POS}
+        self.version = "WordNet (unknown version)"
+        self._parse(lzma.decompress(path.read_bytes()).decode("utf-8"))
+        self.source = f"{self.version} synonym table shipped with mlflow-trusteq ({path.name})"
+
+    def _parse(self, text: str) -> None:
+        section: tuple[str, str] | None = None
+        for line in text.splitlines():
+            if line.startswith("#") or not line:
+                continue
+            if line.startswith("@"):
+                f = line[1:].split(maxsplit=1)
+                if f[0] == "version":
+                    self.version = f[1]
+                elif f[0] in ("synsets", "index", "exc") and f[1] in POS:
+                    section = (f[0], f[1])
+                else:
+                    raise MissingDependencyError(f"corrupt WordNet table {self.path}: unknown line {line!r}")
+                continue
+            if section is None:
+                raise MissingDependencyError(f"corrupt WordNet table {self.path}: data before a section")
+            kind, pos = section
+            f = line.split(" ")
+            if kind == "synsets":
+                self._synsets[pos].append(tuple(f))
+            elif kind == "index":
+                self._index[pos][f[0]] = (int(f[1]), tuple(int(x) for x in f[2:]))
+            else:
+                self._exc[pos][f[0]] = tuple(f[1:])
+
+    def index(self, pos: str) -> dict[str, tuple[int, tuple[int, ...]]]:
+        return self._index[pos]
+
+    def exceptions(self, pos: str) -> dict[str, tuple[str, ...]]:
+        return self._exc[pos]
+
+    def synset(self, pos: str, offset: int) -> tuple[str, ...]:
+        return self._synsets[pos][offset]
+
+
+class WordNet:
+    """Synonyms and parts of speech from WordNet: the shipped table, or a local database.
+
+    Parameters
+    ----------
+    path : path-like, optional
+        Folder of WordNet's database files. When omitted, the folder named by
+        ``TRUSTEQ_WORDNET_DIR`` (or ``WNSEARCHDIR``, ``WNHOME``) is used if set, else the table
+        shipped with the package (:data:`TABLE_PATH`). A named folder that is not a WordNet
+        database raises :class:`MissingDependencyError` with the install command; there is no
+        silent fall-back to the table.
+
+    Notes
+    -----
+    The table loads in well under a second; database files are parsed lazily, once per part of
+    speech (about 0.3 s for nouns), and synsets read on demand by seeking to their byte offset.
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        folder = path if path is not None else _explicit_dir()
+        self._db: _Files | _Table = _Files(find_wordnet_dir(folder)) if folder is not None else _Table(TABLE_PATH)
+        self.path = self._db.path
+        self.version = self._db.version
+
+    def __repr__(self) -> str:
+        return f"WordNet(path={str(self.path)!r}, version={self.version!r})"
+
+    @property
+    def source(self) -> str:
+        """Where the words come from, for a result's settings."""
+        return self._db.source
+
+    def _load_index(self, pos: str) -> dict[str, tuple[int, tuple[int, ...]]]:
+        return self._db.index(pos)
+
+    def _load_exc(self, pos: str) -> dict[str, tuple[str, ...]]:
+        return self._db.exceptions(pos)
+
+    def _synset_words(self, pos: str, offset: int) -> tuple[str, ...]:
+        return self._db.synset(pos, offset)
 
     # -- public ------------------------------------------------------------------------------
     def lemmas(self, word: str, pos: str) -> list[str]:
@@ -279,5 +370,5 @@ class WordNet:
 
 @lru_cache(maxsize=4)
 def load_wordnet(path: str | None = None) -> WordNet:
-    """A cached :class:`WordNet` for ``path`` (found automatically when None)."""
+    """A cached :class:`WordNet` for ``path`` (the environment's folder or the shipped table when None)."""
     return WordNet(path)
