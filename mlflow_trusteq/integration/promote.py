@@ -1,64 +1,106 @@
-"""``trusteq promote`` and ``trusteq verify``: promotion that obeys the signed verdict.
+"""Promotion that obeys the signed verdict: the library behind ``trusteq promote`` / ``trusteq verify``.
 
-Exit codes: 0 done / valid pass verdict, 1 refused (no valid pass verdict, or the server's gate
-refused), 2 usage error (bad arguments, unknown model version).
+The click commands live in :mod:`mlflow_trusteq.cli._promote`.  Every request these functions
+make to the tracking server can be bounded with :func:`bounded_http` (MLflow's own
+``MLFLOW_HTTP_REQUEST_TIMEOUT`` / ``MLFLOW_HTTP_REQUEST_MAX_RETRIES``, set for the duration of
+the block), instead of MLflow's default retry loop of several minutes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import sys
+import os
+from collections.abc import Iterator
 from typing import Any
 
-import click
+from .._errors import InvalidInputError, TrustEqError
 
-__all__ = ["promote_command", "verify_command", "EXIT_OK", "EXIT_REFUSED", "EXIT_USAGE"]
+__all__ = ["EXIT_OK", "EXIT_REFUSED", "EXIT_USAGE", "PromotionRefused", "TrackingServerError", "bounded_http",
+           "decide", "describe", "promote_version"]
 
 logger = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
 
 
-class _Usage(click.ClickException):
-    exit_code = EXIT_USAGE
+class PromotionRefused(TrustEqError):
+    """The version may not be promoted (no valid pass verdict, or the server's gate refused)."""
+
+    def __init__(self, message: str, decision: Any = None) -> None:
+        super().__init__(message)
+        self.decision = decision
 
 
-def _version(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    v = str(value).strip()
-    if not v.isdigit() or int(v) < 1:
-        raise click.BadParameter(f"expected a version number >= 1, got {value!r}")
-    return str(int(v))
+class TrackingServerError(TrustEqError):
+    """The tracking server is down, too slow, or answered with a server error; nothing was changed."""
 
 
-def _client(tracking_uri: str | None) -> Any:
-    from mlflow import MlflowClient
+@contextlib.contextmanager
+def bounded_http(timeout_s: float, retries: int) -> Iterator[None]:
+    """MLflow's HTTP requests time out after ``timeout_s`` and retry ``retries`` times, inside the block."""
+    names = {"MLFLOW_HTTP_REQUEST_TIMEOUT": str(max(1, int(round(timeout_s)))),
+             "MLFLOW_HTTP_REQUEST_MAX_RETRIES": str(max(0, int(retries))),
+             "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1"}
+    saved = {k: os.environ.get(k) for k in names}
+    os.environ.update(names)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
-    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri) if tracking_uri else MlflowClient()
+
+def _server_error(e: BaseException, where: str) -> TrackingServerError:
+    text = getattr(e, "message", None) or str(e)
+    return TrackingServerError(f"the tracking server {where} did not answer usefully ({type(e).__name__}: "
+                               f"{text[:500]}); nothing was changed. Check that it is up, or allow a longer timeout.")
 
 
-def _decide(client: Any, name: str, version: str) -> Any:
+def _where(client: Any) -> str:
+    try:
+        return str(client._tracking_client.tracking_uri)
+    except AttributeError:
+        return "(unknown URI)"
+
+
+def decide(client: Any, name: str, version: str) -> Any:
+    """The gate's :class:`~trusteq_gate.Decision` for ``models:/name/version`` (see ``verify_verdict``).
+
+    Raises
+    ------
+    InvalidInputError
+        An unknown model version or a malformed argument.
+    TrackingServerError
+        The server is down, too slow, or failed.
+    """
     from mlflow.exceptions import MlflowException
 
-    from .._errors import TrustEqError
     from .registry import verify_verdict
 
     try:
         return verify_verdict(client, name, version)
     except MlflowException as e:
         if e.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
-            raise _Usage(e.message) from None
-        raise click.ClickException(f"cannot read models:/{name}/{version}: {e.message}") from None
-    except TrustEqError as e:
-        raise _Usage(str(e)) from None
+            raise InvalidInputError(e.message) from None
+        raise _server_error(e, _where(client)) from None
+    except TrustEqError:
+        raise
+    except Exception as e:  # connection refused, timeout, a 5xx that is not an MLflow error body
+        raise _server_error(e, _where(client)) from None
 
 
-def _describe(decision: Any, name: str, version: str) -> str:
+def describe(decision: Any, name: str, version: str) -> str:
+    """A few lines for people: promotable or not, the verdict's fields and the reasons."""
     lines = [f"models:/{name}/{version}: {'PROMOTABLE' if decision.ok else 'NOT PROMOTABLE'}",
              f"  verdict:   {decision.verdict or '(none)'}"
              f"  (signature {'valid' if decision.signature_valid else 'not valid'})"]
-    for key in ("parent", "run_id", "data_digest", "policy_digest", "key_id", "inherited_from"):
+    for key in ("parent", "run_id", "data_digest", "policy_digest", "content_digest", "key_id", "inherited_from"):
         if decision.fields.get(key):
-            lines.append(f"  {key + ':':<14}{decision.fields[key]}")
+            lines.append(f"  {key + ':':<16}{decision.fields[key]}")
     if decision.verdict_reasons:
         lines.append("  verdict reasons:")
         lines += [f"    - {r}" for r in decision.verdict_reasons]
@@ -68,60 +110,34 @@ def _describe(decision: Any, name: str, version: str) -> str:
     return "\n".join(lines)
 
 
-_tracking_option = click.option("--tracking-uri", envvar="MLFLOW_TRACKING_URI",
-                                help="MLflow tracking URI [env: MLFLOW_TRACKING_URI].")
+def promote_version(client: Any, name: str, version: str, *, alias: str | None = None, stage: str | None = None,
+                    archive_existing: bool = False) -> Any:
+    """Set ``alias`` on (or transition to ``stage``) a version that carries a valid signed pass verdict.
 
-
-@click.command("promote")
-@click.argument("name")
-@click.argument("version", callback=_version)
-@click.option("--alias", help="Alias to set on the version (e.g. champion).")
-@click.option("--stage", type=click.Choice(["Staging", "Production"], case_sensitive=False),
-              help="Legacy stage transition (deprecated in MLflow; prefer --alias).")
-@click.option("--archive-existing", is_flag=True, help="With --stage: archive the versions now in that stage.")
-@_tracking_option
-def promote_command(name: str, version: str, alias: str | None, stage: str | None, archive_existing: bool,
-                    tracking_uri: str | None) -> None:
-    """Promote NAME VERSION (alias or stage) if it carries a valid signed pass verdict.
-
-    Refuses, with the reasons, otherwise: exit 0 promoted, 1 refused, 2 usage error.
+    Returns the Decision.  Raises :class:`PromotionRefused` (with the reasons),
+    :class:`TrackingServerError` or :class:`InvalidInputError`.
     """
     from mlflow.exceptions import MlflowException
 
     if bool(alias) == bool(stage):
-        raise _Usage("give exactly one of --alias or --stage")
+        raise InvalidInputError("give exactly one of alias or stage")
     if archive_existing and not stage:
-        raise _Usage("--archive-existing goes with --stage")
-    client = _client(tracking_uri)
-    decision = _decide(client, name, version)
+        raise InvalidInputError("archive_existing goes with stage")
+    decision = decide(client, name, version)
     target = f"alias {alias!r}" if alias else f"stage {stage!r}"
     if not decision.ok:
-        click.echo(f"refused: models:/{name}/{version} cannot be promoted to {target}.", err=True)
-        click.echo(_describe(decision, name, version), err=True)
-        sys.exit(EXIT_REFUSED)
+        raise PromotionRefused(f"models:/{name}/{version} cannot be promoted to {target}.", decision)
     try:
         if alias:
             client.set_registered_model_alias(name, alias, version)
         else:
             client.transition_model_version_stage(name, version, stage, archive_existing_versions=archive_existing)
-    except MlflowException as e:  # the server's gate (or permissions) refused
-        click.echo(f"refused by the tracking server: {e.message}", err=True)
-        sys.exit(EXIT_REFUSED)
-    click.echo(f"promoted models:/{name}/{version} to {target} (verdict: pass, run {decision.fields.get('run_id')})")
-
-
-@click.command("verify")
-@click.argument("name")
-@click.argument("version", callback=_version)
-@click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
-@_tracking_option
-def verify_command(name: str, version: str, as_json: bool, tracking_uri: str | None) -> None:
-    """Say what the promotion gate would decide for NAME VERSION, and why.
-
-    Exit 0 for a valid signed pass verdict, 1 otherwise, 2 for a usage error.
-    """
-    import json
-
-    decision = _decide(_client(tracking_uri), name, version)
-    click.echo(json.dumps(decision.to_dict(), indent=2) if as_json else _describe(decision, name, version))
-    sys.exit(EXIT_OK if decision.ok else EXIT_REFUSED)
+    except MlflowException as e:
+        if e.error_code in ("PERMISSION_DENIED", "UNAUTHENTICATED", "INVALID_PARAMETER_VALUE",
+                            "RESOURCE_DOES_NOT_EXIST"):
+            raise PromotionRefused(f"refused by the tracking server: {e.message}", decision) from None
+        raise _server_error(e, _where(client)) from None
+    except Exception as e:
+        raise _server_error(e, _where(client)) from None
+    logger.info("promoted models:/%s/%s to %s", name, version, target)
+    return decision

@@ -18,6 +18,9 @@ Settings (environment, or arguments of :func:`create_webhook_app`):
 ``TRUSTEQ_WEBHOOK_DATA``          evaluation data (.csv, .tsv or .parquet)
 ``TRUSTEQ_WEBHOOK_LABEL_COLUMN``  its gold-label column
 ``TRUSTEQ_WEBHOOK_POLICY``        a policy TOML file (default: the built-in policy)
+``TRUSTEQ_WEBHOOK_STATE``         sqlite file of the delivery ids already received (default
+                                  ``trusteq-webhook-deliveries.sqlite3`` in the working directory):
+                                  a delivery replayed after a restart is not evaluated again
 ``TRUSTEQ_SIGNING_KEY`` (etc.)    the verdict signing key, as for the evaluator
 ``MLFLOW_TRACKING_URI``           the tracking server to read models from and record verdicts on
 
@@ -35,11 +38,12 @@ import hmac
 import json
 import logging
 import os
+import sqlite3
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from .._errors import InvalidInputError
@@ -83,28 +87,60 @@ def verify_webhook_signature(secret: str, *, delivery_id: str, timestamp: str, b
     return None
 
 
-class WebhookState:
-    """Background jobs and seen delivery ids of one receiver (``app.extensions['trusteq_webhook']``)."""
+DEFAULT_STATE_FILE = "trusteq-webhook-deliveries.sqlite3"
 
-    def __init__(self, max_seen: int = 10_000) -> None:
+
+class WebhookState:
+    """Background jobs and seen delivery ids of one receiver (``app.extensions['trusteq_webhook']``).
+
+    The delivery ids are kept in a sqlite file (``state_path``), so they survive a restart and
+    are shared by several receiver processes on one host; an id is remembered for
+    ``keep_s`` seconds (longer than the receiver's replay window: an older delivery is refused by
+    its timestamp anyway).
+    """
+
+    def __init__(self, state_path: str | os.PathLike[str], keep_s: float = 3600.0) -> None:
         self.jobs: list[Future] = []
-        self._seen: OrderedDict[str, None] = OrderedDict()
-        self._max_seen = max_seen
+        self.state_path = Path(state_path)
+        self.state_path.parent.mkdir(parents=True, exist_ok=True)
+        self._keep_s = keep_s
         self._lock = threading.Lock()
+        with self._db() as db:
+            db.execute("CREATE TABLE IF NOT EXISTS deliveries (delivery_id TEXT PRIMARY KEY, received_s REAL)")
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="trusteq-webhook")
 
+    def _db(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.state_path, timeout=30, isolation_level=None)
+
     def first_time(self, delivery_id: str) -> bool:
+        """Record ``delivery_id``; False when it was received before (by this or an earlier process)."""
+        now = time.time()
         with self._lock:
-            if delivery_id in self._seen:
-                return False
-            self._seen[delivery_id] = None
-            while len(self._seen) > self._max_seen:
-                self._seen.popitem(last=False)
-            return True
+            db = self._db()
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                db.execute("DELETE FROM deliveries WHERE received_s < ?", (now - self._keep_s,))
+                cur = db.execute("INSERT OR IGNORE INTO deliveries VALUES (?, ?)", (delivery_id, now))
+                db.execute("COMMIT")
+                return cur.rowcount == 1
+            finally:
+                db.close()
 
     def wait(self, timeout: float | None = None) -> list[Any]:
         """Wait for every submitted evaluation; returns their results (raises the first error)."""
         return [job.result(timeout=timeout) for job in list(self.jobs)]
+
+
+def _malformed(event: Any) -> str | None:
+    """Why a (signed, parsed) delivery is not an MLflow webhook event, or None."""
+    if not isinstance(event, dict):
+        return f"the body is a JSON {type(event).__name__}, expected an object"
+    for key in ("entity", "action"):
+        if not isinstance(event.get(key), str):
+            return f"'{key}' is missing or not a string"
+    if not isinstance(event.get("data"), dict):
+        return f"'data' is {'missing' if 'data' not in event else type(event['data']).__name__}, expected an object"
+    return None
 
 
 def _default_evaluate(data: Any, targets: str | None, policy: str | None) -> Callable[..., Any]:
@@ -113,7 +149,7 @@ def _default_evaluate(data: Any, targets: str | None, policy: str | None) -> Cal
 
         frame = data
         if isinstance(frame, (str, os.PathLike)):
-            from ..cli import read_table
+            from .._data import read_table
 
             frame = read_table(str(frame))
         return evaluate_version(name, version, data=frame, targets=targets, policy=policy)
@@ -129,6 +165,7 @@ def create_webhook_app(
     targets: str | None = None,
     policy: str | None = None,
     max_age_s: float = 300.0,
+    state_path: str | os.PathLike[str] | None = None,
 ) -> Any:
     """A Flask app receiving MLflow webhooks at ``POST /`` (and ``POST /webhook``).
 
@@ -142,6 +179,9 @@ def create_webhook_app(
         ``policy`` (defaults ``TRUSTEQ_WEBHOOK_DATA``, ``..._LABEL_COLUMN``, ``..._POLICY``).
     max_age_s : float
         Deliveries whose timestamp is further than this from now are refused (replay window).
+    state_path : path, optional
+        The sqlite file of delivery ids already received; default ``TRUSTEQ_WEBHOOK_STATE`` or
+        ``trusteq-webhook-deliveries.sqlite3`` in the working directory.
 
     Responses: ``202`` evaluation queued, ``200`` ignored (other event, no lineage tag, a
     repeated delivery), ``400`` malformed, ``401`` bad or stale signature.
@@ -159,7 +199,8 @@ def create_webhook_app(
                                     "(or pass data=)")
         evaluate = _default_evaluate(data, targets or os.environ.get("TRUSTEQ_WEBHOOK_LABEL_COLUMN"),
                                      policy or os.environ.get("TRUSTEQ_WEBHOOK_POLICY"))
-    state = WebhookState()
+    state = WebhookState(state_path or os.environ.get("TRUSTEQ_WEBHOOK_STATE") or DEFAULT_STATE_FILE,
+                         keep_s=max(3600.0, 4 * max_age_s))
     app = Flask("trusteq_webhook")
     app.extensions["trusteq_webhook"] = state
 
@@ -181,18 +222,27 @@ def create_webhook_app(
             return jsonify({"status": "refused", "reason": why}), 401
         try:
             event = json.loads(body)
-            kind = (event["entity"], event["action"])
-            payload = event["data"]
-        except (ValueError, KeyError, TypeError) as e:
-            return jsonify({"status": "malformed", "reason": f"not an MLflow webhook payload: {e!r}"}), 400
+        except ValueError as e:
+            return jsonify({"status": "malformed", "reason": f"not JSON: {e}"}), 400
+        why = _malformed(event)
+        if why is not None:
+            return jsonify({"status": "malformed", "reason": f"not an MLflow webhook payload: {why}"}), 400
+        kind = (event["entity"], event["action"])
+        payload = event["data"]
         if not state.first_time(request.headers[DELIVERY_ID_HEADER]):
             return jsonify({"status": "ignored", "reason": "repeated delivery id"}), 200
         if kind != ("model_version", "created"):
             return jsonify({"status": "ignored", "reason": f"event {kind[0]}.{kind[1]}"}), 200
-        name, version = str(payload.get("name", "")), str(payload.get("version", ""))
-        if not name or not version.isdigit():
+        name, version = payload.get("name"), payload.get("version")
+        if not isinstance(name, str) or not name or not isinstance(version, (str, int)) \
+                or not str(version).isascii() or not str(version).isdigit():
             return jsonify({"status": "malformed", "reason": "payload without model name/version"}), 400
-        if not (payload.get("tags") or {}).get("trusteq.parent"):
+        version = str(version)
+        tags = payload.get("tags")
+        if tags is not None and not isinstance(tags, dict):
+            return jsonify({"status": "malformed", "reason": f"'data.tags' is a {type(tags).__name__}, "
+                            "expected an object"}), 400
+        if not (tags or {}).get("trusteq.parent"):
             return jsonify({"status": "ignored", "reason": f"models:/{name}/{version} names no parent "
                             "(tag trusteq.parent)"}), 200
         state.jobs.append(state.pool.submit(run, name, version))

@@ -9,7 +9,7 @@ import requests
 
 from mlflow_trusteq.integration import registry
 from trusteq_gate.signing import Keyring
-from trusteq_gate.testing import gate_server
+from trusteq_gate.testing import gate_server, register_files
 
 pytestmark = pytest.mark.slow
 pytest.importorskip("flask_wtf", reason="MLflow's basic-auth needs `pip install mlflow[auth]` (Flask-WTF)")
@@ -34,8 +34,8 @@ def test_basic_auth_and_gate_combined(tmp_path, monkeypatch):
         monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", ADMIN_PASSWORD)
         client = MlflowClient(srv.url, srv.url)
         client.create_registered_model("m")
-        client.create_model_version("m", "s3://trusteq-test/m/1")
-        client.create_model_version("m", "s3://trusteq-test/m/2")
+        register_files(client, "m", {"model.bin": b"parent"})
+        register_files(client, "m", {"model.bin": b"candidate"})
         # an authenticated admin is still refused without a verdict
         with pytest.raises(Exception, match="PERMISSION_DENIED.*trusteq-gate"):
             client.set_registered_model_alias("m", "champion", "2")

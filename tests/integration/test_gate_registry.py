@@ -8,6 +8,7 @@ import pytest
 
 from mlflow_trusteq._errors import InvalidInputError, VerdictError
 from mlflow_trusteq.integration import registry
+from trusteq_gate.testing import register_files
 from trusteq_gate.signing import TAG_PARENT, TAG_POLICY_DIGEST, TAG_SIGNATURE, VERDICT_TAGS, Keyring
 
 KEY = secrets.token_hex(32)
@@ -20,9 +21,10 @@ def client(tmp_path_factory):
 
     uri = f"sqlite:///{tmp_path_factory.mktemp('reg') / 'mlflow.db'}"
     c = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    exp = c.create_experiment("reg", artifact_location=(tmp_path_factory.mktemp("art")).as_uri())
     c.create_registered_model("sent")
     for i in range(1, 4):
-        c.create_model_version("sent", f"s3://trusteq-test/sent/{i}")
+        register_files(c, "sent", {"model.bin": f"sent {i}".encode()}, experiment_id=exp)
     return c
 
 

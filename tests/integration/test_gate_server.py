@@ -33,7 +33,7 @@ from trusteq_gate.signing import (  # noqa: E402
     Keyring,
     tag_write_token,
 )
-from trusteq_gate.testing import gate_server  # noqa: E402
+from trusteq_gate.testing import gate_server, register_files  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -59,7 +59,7 @@ def reg(client):
     name = f"sentiment-{uuid.uuid4().hex[:6]}"
     client.create_registered_model(name)
     for i in range(1, 5):
-        client.create_model_version(name, f"s3://trusteq-test/{name}/{i}")
+        register_files(client, name, {"model.bin": f"{name}/{i}".encode()})
     for v in ("2", "3", "4"):
         registry.set_parent(client, name, v, f"models:/{name}/1")
     registry.record_verdict(client, name, "2", verdict="pass", run_id="run-pass", parent_uri=f"models:/{name}/1",
@@ -160,11 +160,11 @@ def test_stage_transition_refused_client(server, client, reg):
 @pytest.mark.parametrize("base", PATHS)
 def test_forged_verdict_tag_refused(server, reg, base):
     before = snapshot(server)
-    for key, value in [(TAG_VERDICT, "pass"), ("TrustEq.Verdict", "pass"), (TAG_SIGNATURE, "hmac-sha256-v1:00")]:
+    for key, value in [(TAG_VERDICT, "pass"), ("TrustEq.Verdict", "pass"), (TAG_SIGNATURE, "hmac-sha256-v2:00")]:
         assert_denied(rest(server, base, "POST", "/model-versions/set-tag",
                            {"name": reg["name"], "version": "3", "key": key, "value": value}),
                       TAG_AUTH_HEADER)
-    forged = f"v1:{RING.active}:{int(time.time())}:{'0' * 64}"
+    forged = f"v2:{RING.active}:{int(time.time() * 1000)}:{'0' * 32}:{'0' * 64}"
     assert_denied(rest(server, base, "POST", "/model-versions/set-tag",
                        {"name": reg["name"], "version": "3", "key": TAG_VERDICT, "value": "pass"},
                        headers={TAG_AUTH_HEADER: forged}), "does not authorize")
@@ -212,8 +212,8 @@ def test_key_holder_cannot_promote_a_copied_or_tampered_verdict(server, client, 
 
     name = f"keyholder-{uuid.uuid4().hex[:6]}"
     client.create_registered_model(name)
-    client.create_model_version(name, "s3://trusteq-test/k/1")
-    client.create_model_version(name, "s3://trusteq-test/k/2")
+    register_files(client, name, {"model.bin": b"k1"})
+    register_files(client, name, {"model.bin": b"k2"})
     good = registry.record_verdict(client, name, "1", verdict="pass", run_id="r", parent_uri="models:/p/1",
                                    data_digest="d", policy_digest="p", reasons=[], keyring=RING)
     write_model_version_tags(client, name, "2", good, RING)  # a copied signature
@@ -299,12 +299,12 @@ def test_parallel_attempts_all_refused(server, client, reg):
 def test_honest_path_evaluate_pass_promote_and_demote(server, client):
     from click.testing import CliRunner
 
-    from mlflow_trusteq.integration.promote import promote_command, verify_command
+    from mlflow_trusteq.cli._promote import promote_command, verify_command
 
     name = f"honest-{uuid.uuid4().hex[:6]}"
     client.create_registered_model(name)
-    client.create_model_version(name, "s3://trusteq-test/h/1")
-    client.create_model_version(name, "s3://trusteq-test/h/2", tags={TAG_PARENT: f"models:/{name}/1"})
+    register_files(client, name, {"model.bin": b"h1"})
+    register_files(client, name, {"model.bin": b"h2"}, tags={TAG_PARENT: f"models:/{name}/1"})
     assert registry.get_parent(client, name, "2") == f"models:/{name}/1"
     with pytest.raises(InvalidInputError, match="names itself"):
         registry.set_parent(client, name, "2", f"models:/{name}/2")
@@ -357,7 +357,7 @@ def test_demoting_a_failing_version_is_never_blocked(server, client, reg):
 def test_cli_usage_errors_and_keyless_verify_asks_the_server(server, reg):
     from click.testing import CliRunner
 
-    from mlflow_trusteq.integration.promote import promote_command, verify_command
+    from mlflow_trusteq.cli._promote import promote_command, verify_command
 
     runner = CliRunner()
     uri = ["--tracking-uri", server.url]

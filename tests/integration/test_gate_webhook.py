@@ -21,7 +21,7 @@ from mlflow_trusteq._errors import InvalidInputError
 from mlflow_trusteq.integration import registry
 from mlflow_trusteq.integration.webhook import create_webhook_app, verify_webhook_signature
 from trusteq_gate.signing import Keyring
-from trusteq_gate.testing import free_port, gate_server
+from trusteq_gate.testing import free_port, gate_server, register_files
 
 SECRET = "whsec-" + secrets.token_hex(16)
 KEY = secrets.token_hex(32)
@@ -77,14 +77,14 @@ def test_signature_verification_matches_mlflows_signer():
     assert "missing" in verify_webhook_signature(SECRET, delivery_id="", timestamp="1", body=b"", signature="")
 
 
-def test_receiver_over_http_dispatches_only_verified_new_versions():
+def test_receiver_over_http_dispatches_only_verified_new_versions(tmp_path):
     calls = []
 
     def evaluate(name, version):
         calls.append((name, version))
         return f"judged {name}/{version}"
 
-    with Receiver(create_webhook_app(secret=SECRET, evaluate=evaluate)) as rx:
+    with Receiver(create_webhook_app(secret=SECRET, evaluate=evaluate, state_path=tmp_path / "seen.db")) as rx:
         ok = _post(rx.url, _created(version="2"), delivery_id="del-1")
         assert ok.status_code == 202 and ok.json()["model_version"] == "models:/m/2"
         assert _post(rx.url, _created(version="2"), delivery_id="del-1").json()["status"] == "ignored"  # replay
@@ -97,6 +97,40 @@ def test_receiver_over_http_dispatches_only_verified_new_versions():
         assert _post(rx.url, None, body="not json").status_code == 400
         assert rx.state.wait(timeout=30) == ["judged m/2"]
     assert calls == [("m", "2")]
+
+
+@pytest.mark.parametrize("event, why", [
+    ({**_created(), "data": None}, "'data' is NoneType"),
+    ({**_created(), "data": [1, 2]}, "'data' is list"),
+    (_created(tags=["trusteq.parent", "models:/m/1"]), "'data.tags' is a list"),
+    ([1, 2, 3], "JSON list"),
+    ({"entity": 1, "action": "created", "data": {}}, "'entity'"),
+    ({**_created(), "data": {"name": "m", "version": {"n": 2}, "tags": {}}}, "name/version"),
+])
+def test_signed_but_malformed_payloads_are_a_400_not_a_500(tmp_path, event, why):
+    calls = []
+    app = create_webhook_app(secret=SECRET, evaluate=lambda n, v: calls.append((n, v)), state_path=tmp_path / "s.db")
+    with Receiver(app) as rx:
+        r = _post(rx.url, event)
+        assert r.status_code == 400 and r.json()["status"] == "malformed", r.text
+        assert why in r.json()["reason"], r.json()
+    assert calls == []
+
+
+def test_a_delivery_replayed_to_a_restarted_receiver_is_not_evaluated_again(tmp_path):
+    calls = []
+    state = tmp_path / "deliveries.sqlite3"
+    event, delivery_id, ts = _created(version="2"), str(uuid.uuid4()), int(time.time())
+    with Receiver(create_webhook_app(secret=SECRET, evaluate=lambda n, v: calls.append(v), state_path=state)) as rx:
+        assert _post(rx.url, event, delivery_id=delivery_id, ts=ts).status_code == 202
+        rx.state.wait(timeout=30)
+    # the receiver restarts (a new process would open the same file); the captured delivery comes again
+    with Receiver(create_webhook_app(secret=SECRET, evaluate=lambda n, v: calls.append(v), state_path=state)) as rx:
+        again = _post(rx.url, event, delivery_id=delivery_id, ts=ts)
+        assert again.status_code == 200 and again.json()["reason"] == "repeated delivery id", again.text
+        assert _post(rx.url, _created(version="3")).status_code == 202  # a new delivery still is
+        rx.state.wait(timeout=30)
+    assert calls == ["2", "3"]
 
 
 def test_receiver_needs_a_secret_and_data(monkeypatch):
@@ -119,20 +153,24 @@ def test_mlflow_server_delivers_and_the_verdict_is_recorded(tmp_path):
     with gate_server(tmp_path / "srv", env=env) as srv:
         client = MlflowClient(srv.url, srv.url)
 
-        def evaluate(name, version):  # a small real judge: the source names its quality
+        def evaluate(name, version):  # a small real judge: the model file names its quality
+            import mlflow.artifacts
+
             mv = client.get_model_version(name, version)
-            verdict = "pass" if "/good/" in mv.source else "fail"
+            path = mlflow.artifacts.download_artifacts(client.get_model_version_download_uri(name, version) +
+                                                       "/model.bin", tracking_uri=srv.url)
+            verdict = "pass" if open(path, "rb").read() == b"good" else "fail"
             return registry.record_verdict(client, name, version, verdict=verdict, run_id=f"run-{version}",
                                            parent_uri=mv.tags["trusteq.parent"], data_digest="sha256:d",
                                            policy_digest="sha256:p", reasons=[] if verdict == "pass"
                                            else ["loyalty too low"], keyring=ring)
 
-        with Receiver(create_webhook_app(secret=SECRET, evaluate=evaluate)) as rx:
+        with Receiver(create_webhook_app(secret=SECRET, evaluate=evaluate, state_path=tmp_path / "seen.db")) as rx:
             client.create_webhook("trusteq", rx.url, events=["model_version.created"], secret=SECRET)
             client.create_registered_model("wh")
-            client.create_model_version("wh", "s3://trusteq-test/wh/1")
-            client.create_model_version("wh", "s3://trusteq-test/good/2", tags={"trusteq.parent": "models:/wh/1"})
-            client.create_model_version("wh", "s3://trusteq-test/bad/3", tags={"trusteq.parent": "models:/wh/1"})
+            register_files(client, "wh", {"model.bin": b"parent"})
+            register_files(client, "wh", {"model.bin": b"good"}, tags={"trusteq.parent": "models:/wh/1"})
+            register_files(client, "wh", {"model.bin": b"bad"}, tags={"trusteq.parent": "models:/wh/1"})
             deadline = time.monotonic() + 60
             while len(rx.state.jobs) < 2 and time.monotonic() < deadline:
                 time.sleep(0.2)

@@ -29,14 +29,14 @@ def failing_version(tmp_path_factory):
 
     from mlflow_trusteq.integration import registry
     from trusteq_gate.signing import Keyring
-    from trusteq_gate.testing import gate_server
+    from trusteq_gate.testing import gate_server, register_files
 
     with gate_server(tmp_path_factory.mktemp("ui-gate"), env={"TRUSTEQ_SIGNING_KEY": KEY}) as srv:
         client = MlflowClient(srv.url, srv.url)
         client.create_registered_model("sentiment")
-        client.create_model_version("sentiment", "s3://trusteq-test/sentiment/1")
-        client.create_model_version("sentiment", "s3://trusteq-test/sentiment/2",
-                                    tags={"trusteq.parent": "models:/sentiment/1"})
+        register_files(client, "sentiment", {"model.bin": b"parent"})
+        register_files(client, "sentiment", {"model.bin": b"candidate"},
+                       tags={"trusteq.parent": "models:/sentiment/1"})
         registry.record_verdict(client, "sentiment", "2", verdict="fail", run_id="run-ui",
                                 parent_uri="models:/sentiment/1", data_digest="sha256:d",
                                 policy_digest="sha256:p", reasons=[REASON], keyring=Keyring.from_secret(KEY))

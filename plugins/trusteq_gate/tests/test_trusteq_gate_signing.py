@@ -11,6 +11,7 @@ import pytest
 
 from trusteq_gate.signing import (
     SCHEME,
+    TAG_CONTENT_DIGEST,
     TAG_DATA_DIGEST,
     TAG_KEY_ID,
     TAG_PARENT,
@@ -26,15 +27,17 @@ from trusteq_gate.signing import (
     check_tag_write_token,
     check_version,
     is_trusteq_tag,
+    parse_version_number,
     sign_verdict,
     tag_write_token,
+    tag_write_token_id,
 )
 
 KEY_A = "a" * 16 + "0123456789abcdef0123456789abcdef"
 KEY_B = "b" * 16 + "fedcba9876543210fedcba9876543210"
 IDENT = {"name": "sentiment", "version": "2", "source": "runs:/abc/model"}
 FIELDS = {"verdict": "pass", "run_id": "r-123", "parent": "models:/sentiment/1", "data_digest": "sha256:d1",
-          "policy_digest": "sha256:p1", "reasons": []}
+          "policy_digest": "sha256:p1", "reasons": [], "content_digest": "sha256-tree-v1:c1"}
 
 
 def _signed(keyring: Keyring, **over):
@@ -49,9 +52,10 @@ def _check(tags, keyring, **ident):
 def test_signature_matches_a_hand_computed_hmac():
     ring = Keyring.from_secret(KEY_A, key_id="k1")
     tags = _signed(ring, reasons=["loyalty too low"])
-    payload = {"scheme": "hmac-sha256-v1", "key_id": "k1", "name": "sentiment", "version": "2",
+    payload = {"scheme": "hmac-sha256-v2", "key_id": "k1", "name": "sentiment", "version": "2",
                "source": "runs:/abc/model", "parent": "models:/sentiment/1", "verdict": "pass", "run_id": "r-123",
-               "data_digest": "sha256:d1", "policy_digest": "sha256:p1", "reasons": ["loyalty too low"]}
+               "data_digest": "sha256:d1", "policy_digest": "sha256:p1", "reasons": ["loyalty too low"],
+               "content_digest": "sha256-tree-v1:c1"}
     msg = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
     expected = hmac.new(KEY_A.encode(), msg, hashlib.sha256).hexdigest()
     assert tags[TAG_SIGNATURE] == f"{SCHEME}:{expected}"
@@ -70,7 +74,7 @@ def test_valid_pass_verifies_and_fail_is_refused_with_its_reasons():
 
 
 @pytest.mark.parametrize("tag", [TAG_VERDICT, TAG_RUN_ID, TAG_PARENT, TAG_DATA_DIGEST, TAG_POLICY_DIGEST,
-                                 TAG_REASONS, TAG_KEY_ID])
+                                 TAG_REASONS, TAG_KEY_ID, TAG_CONTENT_DIGEST])
 def test_any_changed_tag_breaks_the_signature(tag):
     ring = Keyring.from_secret(KEY_A)
     tags = _signed(ring, verdict="fail")
@@ -98,7 +102,9 @@ def test_hand_typed_and_incomplete_verdicts_are_refused():
     assert not _check(forged, ring).ok
     assert "no trusteq verdict" in _check({}, ring).reasons[0]
     not_scheme = {**_signed(ring), TAG_SIGNATURE: "md5:abc"}
-    assert "not a hmac-sha256-v1" in _check(not_scheme, ring).reasons[0]
+    assert "not a hmac-sha256-v2" in _check(not_scheme, ring).reasons[0]
+    v1 = {**_signed(ring), TAG_SIGNATURE: "hmac-sha256-v1:" + "0" * 64}
+    assert "retired scheme hmac-sha256-v1" in _check(v1, ring).reasons[0]
 
 
 def test_signature_made_with_another_key_does_not_verify():
@@ -184,8 +190,15 @@ def test_tag_write_token_authorizes_exactly_one_write():
         assert "does not authorize" in check_tag_write_token(ring, token, **{**write, **change})
     assert "no X-TrustEq-Tag-Auth" in check_tag_write_token(ring, None, **write)
     assert "malformed" in check_tag_write_token(ring, "garbage", **write)
-    old = tag_write_token(ring, **write, ts=int(time.time()) - 3600)
+    old = tag_write_token(ring, **write, ts_ms=int(time.time() * 1000) - 3_600_000)
     assert "expired" in check_tag_write_token(ring, old, **write)
+    v1 = f"v1:{ring.active}:{int(time.time())}:" + "0" * 64  # the retired single-field format
+    assert "malformed" in check_tag_write_token(ring, v1, **write)
+    a, b = tag_write_token(ring, **write), tag_write_token(ring, **write)
+    assert tag_write_token_id(a)[0] != tag_write_token_id(b)[0]  # every credential has its own nonce
+    nonce, ts_ms = tag_write_token_id(a)
+    forged_nonce = a.replace(nonce, "f" * 32)  # the nonce is signed: it cannot be swapped for a fresh one
+    assert "does not authorize" in check_tag_write_token(ring, forged_nonce, **write)
     other = Keyring.from_secret(KEY_B, key_id=ring.active)
     assert "does not authorize" in check_tag_write_token(other, token, **write)
     assert "no signing key" in check_tag_write_token(None, token, **write)
@@ -198,3 +211,26 @@ def test_decision_round_trips_through_json_and_namespace():
     assert is_trusteq_tag("trusteq.verdict") and is_trusteq_tag("TrustEq.Verdict") and not is_trusteq_tag("x.trusteq")
     with pytest.raises(ValueError, match="'maybe'"):
         sign_verdict(ring, **IDENT, **{**FIELDS, "verdict": "maybe"})
+
+
+def test_content_check_refuses_changed_or_unreadable_files():
+    ring = Keyring.from_secret(KEY_A)
+    tags = _signed(ring)
+    same = check_version(**IDENT, tags=tags, keyring=ring, content_of=lambda n, v: "sha256-tree-v1:c1")
+    assert same.ok and same.fields["content_checked"] is True
+    changed = check_version(**IDENT, tags=tags, keyring=ring, content_of=lambda n, v: "sha256-tree-v1:other")
+    assert not changed.ok and changed.signature_valid and "files changed" in changed.reasons[0]
+
+    def unreadable(n, v):
+        raise FileNotFoundError("no model files at '/gone'")
+
+    gone = check_version(**IDENT, tags=tags, keyring=ring, content_of=unreadable)
+    assert not gone.ok and "cannot be read" in gone.reasons[0] and "/gone" in gone.reasons[0]
+    assert check_version(**IDENT, tags=tags, keyring=ring).fields["content_checked"] is False
+
+
+@pytest.mark.parametrize("text, expected", [("1", 1), (" 7 ", 7), ("007", 7), (str(2**63 - 1), 2**63 - 1),
+                                            (str(2**63), None), ("1" * 20, None), ("0", None), ("-1", None),
+                                            ("1.0", None), ("", None), ("\u0661", None), ("latest", None)])
+def test_version_numbers_the_registry_can_store(text, expected):
+    assert parse_version_number(text) == expected

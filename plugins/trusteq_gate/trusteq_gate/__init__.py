@@ -10,6 +10,7 @@ from __future__ import annotations
 from trusteq_gate.signing import (
     SCHEME,
     TAG_AUTH_HEADER,
+    TAG_CONTENT_DIGEST,
     TAG_DATA_DIGEST,
     TAG_KEY_ID,
     TAG_PARENT,
@@ -30,12 +31,15 @@ from trusteq_gate.signing import (
     sign_verdict,
     signed_payload,
     tag_write_token,
+    tag_write_token_id,
 )
 
 __all__ = [
-    "SCHEME", "TAG_AUTH_HEADER", "TAG_DATA_DIGEST", "TAG_KEY_ID", "TAG_PARENT", "TAG_POLICY_DIGEST",
+    "SCHEME", "TAG_AUTH_HEADER", "TAG_CONTENT_DIGEST", "TAG_DATA_DIGEST", "TAG_KEY_ID", "TAG_PARENT",
+    "TAG_POLICY_DIGEST",
     "TAG_PREFIX", "TAG_REASONS", "TAG_RUN_ID", "TAG_SIGNATURE", "TAG_VERDICT", "VERDICT_TAGS",
     "Decision", "Keyring", "SigningKeyError", "canonical_json", "check_tag_write_token", "check_version",
     "is_trusteq_tag", "sign_verdict", "signed_payload", "tag_write_token",
+    "tag_write_token_id",
 ]
 __version__ = "0.1.0"

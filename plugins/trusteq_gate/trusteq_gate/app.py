@@ -4,20 +4,28 @@ A Flask ``before_request`` hook on MLflow's own app, keyed by the *handler* a re
 to (so every path that reaches a handler is covered: ``/api/2.0/mlflow/...``,
 ``/ajax-api/2.0/mlflow/...`` and any static prefix).  The request body is parsed with MLflow's
 own parser, exactly as the handler will parse it.  What is refused (HTTP 403,
-``PERMISSION_DENIED``):
+``PERMISSION_DENIED``), for gated models and aliases:
 
-* ``SetRegisteredModelAlias`` on a version without a valid signed ``pass`` verdict;
+* ``SetRegisteredModelAlias`` on a version without a valid signed ``pass`` verdict whose
+  signed content digest matches the version's files now;
 * ``TransitionModelVersionStage`` to Staging or Production, same condition;
-* ``CreateModelVersion`` from a registry source ``models:/NAME/...`` (a copy: the client's
-  ``copy_model_version`` and the UI's "Promote model") when the source version has no valid pass
-  verdict, or with ``trusteq.*`` tags that are not the source's own;
-* writes and deletes of ``trusteq.*`` tags without the evaluator's credential (the
-  ``X-TrustEq-Tag-Auth`` header, an HMAC with the signing key over that exact write), except
-  ``trusteq.parent`` (lineage) on a version that has no signed verdict yet.
+* ``CreateModelVersion`` that MLflow's handler will record as a copy of a registered version
+  (decided by MLflow's own source resolution, so every spelling MLflow normalises into
+  ``models:/NAME/N`` counts): refused when the source version has no valid pass, when the
+  source is not the literal ``models:/NAME/N`` (``latest``, aliases, stages, odd spellings: the
+  version checked must be the version copied), or when its ``trusteq.*`` tags differ from the
+  source's;
+* ``RenameRegisteredModel`` onto a gated name: the model's aliases and Staging/Production
+  versions move with it, so each of them is checked as a promotion;
+* writes and deletes of ``trusteq.*`` tags, on versions and registered models, by any route
+  (set-tag, delete-tag, create with tags, rename), without the evaluator's single-use
+  credential (``X-TrustEq-Tag-Auth``, see :mod:`trusteq_gate.ledger`), except ``trusteq.parent``
+  (lineage) on a version that has no signed verdict yet;
+* changing the ``mlflow.prompt.is_prompt`` tag of a registered model.
 
-Never refused: deleting an alias, transitions to None/Archived, aliases of GenAI prompts (they
-share the registry but are not models; whether a registered model is a prompt is fixed at its
-creation: the gate refuses later changes of the ``mlflow.prompt.is_prompt`` tag), anything else.
+Never refused: deleting an alias, transitions to None/Archived, aliases on GenAI prompt
+*versions* (a version whose source is MLflow's prompt placeholder: it holds a template, not a
+model; whether the registered model is tagged as a prompt does not matter), anything else.
 
 ``TRUSTEQ_GATE_MODELS`` and ``TRUSTEQ_GATE_ALIASES`` (comma-separated shell patterns, default
 ``*``) narrow which registered models and aliases are gated.
@@ -31,7 +39,10 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from trusteq_gate.content import server_version_digest
+from trusteq_gate.ledger import ledger_for
 from trusteq_gate.signing import (
+    MAX_VERSION,
     TAG_AUTH_HEADER,
     TAG_PARENT,
     TAG_SIGNATURE,
@@ -41,9 +52,11 @@ from trusteq_gate.signing import (
     check_tag_write_token,
     check_version,
     is_trusteq_tag,
+    parse_version_number,
+    tag_write_token_id,
 )
 
-__all__ = ["VERIFY_PATH", "GateConfig", "install_gate", "create_app", "create_app_with_basic_auth"]
+__all__ = ["VERIFY_PATH", "GateConfig", "copy_origin", "install_gate", "create_app", "create_app_with_basic_auth"]
 
 _logger = logging.getLogger("trusteq_gate")
 
@@ -105,6 +118,17 @@ def _store():
     return _get_model_registry_store()
 
 
+def _version(version: Any) -> str:
+    """The version number as the registry stores it, or a 400 that names the problem."""
+    from mlflow.exceptions import MlflowException
+
+    n = parse_version_number(version)
+    if n is None:
+        raise MlflowException.invalid_parameter_value(
+            f"trusteq-gate: {str(version)[:40]!r} is not a model version number (an integer from 1 to {MAX_VERSION}).")
+    return str(n)
+
+
 def _lookup(store: Any) -> Callable[[str, str], tuple[str, Mapping[str, str]] | None]:
     from mlflow.exceptions import MlflowException
 
@@ -119,9 +143,18 @@ def _lookup(store: Any) -> Callable[[str, str], tuple[str, Mapping[str, str]] | 
 
 
 def _decide(cfg: GateConfig, store: Any, name: str, version: str) -> Decision:
-    mv = store.get_model_version(name, str(version))
+    """The gate's decision for one version: signed pass, and the files served are the files judged."""
+    mv = store.get_model_version(name, _version(version))
     return check_version(name=mv.name, version=str(mv.version), source=mv.source, tags=dict(mv.tags),
-                         keyring=cfg.keyring, lookup=_lookup(store))
+                         keyring=cfg.keyring, lookup=_lookup(store),
+                         content_of=lambda n, v: server_version_digest(store, n, v))
+
+
+def _is_prompt_version(mv: Any) -> bool:
+    """A GenAI prompt version: its source is MLflow's prompt placeholder, so it serves no model files."""
+    from mlflow.prompt.constants import _PROMPT_SOURCE_PLACEHOLDERS
+
+    return mv.source in _PROMPT_SOURCE_PLACEHOLDERS and str(mv.tags.get(_IS_PROMPT_TAG, "")).lower() == "true"
 
 
 def _parse(proto_cls: Any) -> Any:
@@ -134,46 +167,65 @@ def _refusal(what: str, decision: Decision) -> str:
     return f"trusteq-gate: {what} is refused. " + " ".join(r if r.endswith(".") else r + "." for r in decision.reasons)
 
 
+def _promotion_refusal(cfg: GateConfig, store: Any, name: str, version: str, what: str) -> str | None:
+    """None when ``models:/name/version`` may be promoted (a prompt version, or a valid pass), else why not."""
+    mv = store.get_model_version(name, _version(version))
+    if _is_prompt_version(mv):
+        return None  # a prompt template, not a model: it carries no verdict and serves no model files
+    decision = _decide(cfg, store, name, version)
+    return None if decision.ok else _refusal(what, decision)
+
+
 # --- rules, one per handler ------------------------------------------------------------------
 
 def _rule_set_alias(cfg: GateConfig):
     from mlflow.protos.model_registry_pb2 import SetRegisteredModelAlias
 
     msg = _parse(SetRegisteredModelAlias)
+    version = _version(msg.version)
     if not (cfg.model_gated(msg.name) and cfg.alias_gated(msg.alias)):
         return None
-    store = _store()
-    if store.get_registered_model(msg.name)._is_prompt():
-        return None  # GenAI prompts share the registry; they are not models and carry no verdict
-    decision = _decide(cfg, store, msg.name, msg.version)
-    if decision.ok:
-        return None
-    return _deny(_refusal(f"Setting alias {msg.alias!r} on models:/{msg.name}/{msg.version}", decision))
+    why = _promotion_refusal(cfg, _store(), msg.name, version,
+                             f"Setting alias {msg.alias!r} on models:/{msg.name}/{version}")
+    return None if why is None else _deny(why)
 
 
 def _rule_transition(cfg: GateConfig):
     from mlflow.protos.model_registry_pb2 import TransitionModelVersionStage
 
     msg = _parse(TransitionModelVersionStage)
+    version = _version(msg.version)
     if msg.stage.strip().lower() not in _PROMOTION_STAGES or not cfg.model_gated(msg.name):
         return None
-    decision = _decide(cfg, _store(), msg.name, msg.version)
-    if decision.ok:
+    why = _promotion_refusal(cfg, _store(), msg.name, version,
+                             f"Transitioning models:/{msg.name}/{version} to stage {msg.stage!r}")
+    return None if why is None else _deny(why)
+
+
+def copy_origin(msg: Any) -> tuple[str, str, str] | None:
+    """``(name, version, normalised source)`` when MLflow's handler will record ``msg`` as a copy.
+
+    ``msg`` is a parsed ``CreateModelVersion``.  Decided by the handler's own code, on the same
+    parsed value: a prompt request (``mlflow.prompt.is_prompt`` tag) is never a copy; otherwise
+    ``urllib.parse.urlparse(source).scheme == "models"`` (which strips and ignores control
+    characters and case) and not a logged model, resolved by
+    ``_resolve_registered_model_source_lineage`` into the ``models:/NAME/N`` that MLflow records.
+    Raises MLflow's own ``MlflowException`` for a source the handler would refuse.
+    """
+    import urllib.parse
+
+    from mlflow.server.handlers import _is_prompt_request, _resolve_registered_model_source_lineage
+    from mlflow.store.artifact.utils.models import _parse_model_uri
+
+    if _is_prompt_request(msg) or urllib.parse.urlparse(msg.source).scheme != "models":
         return None
-    return _deny(_refusal(f"Transitioning models:/{msg.name}/{msg.version} to stage {msg.stage!r}", decision))
-
-
-def _copy_source(store: Any, source: str) -> tuple[str, str] | None:
-    """(name, version) of the registered version a ``models:/`` source points to, else None."""
-    from mlflow.store.artifact.utils.models import _parse_model_uri, get_model_name_and_version
-
-    if not source.strip().lower().startswith("models:"):
-        return None
-    parsed = _parse_model_uri(source)  # raises MlflowException for a malformed URI, as the handler does
+    source, _, _ = _resolve_registered_model_source_lineage(
+        msg.source, msg.run_id, msg.model_id, has_run_id=msg.HasField("run_id"),
+        has_model_id=msg.HasField("model_id"))
+    parsed = _parse_model_uri(source)
     if parsed.model_id is not None:
         return None  # a logged model (models:/m-...), not a registered version
-    name, version = get_model_name_and_version(store, source)
-    return name, str(version)
+    return parsed.name, str(parsed.version), source
 
 
 def _rule_create_version(cfg: GateConfig):
@@ -182,7 +234,7 @@ def _rule_create_version(cfg: GateConfig):
     msg = _parse(CreateModelVersion)
     tq = {t.key: t.value for t in msg.tags if is_trusteq_tag(t.key)}
     store = _store()
-    origin = _copy_source(store, msg.source)
+    origin = copy_origin(msg)
     if origin is None:
         extra = sorted(k for k in tq if k != TAG_PARENT)
         if extra:
@@ -190,34 +242,86 @@ def _rule_create_version(cfg: GateConfig):
                          "trusteq.* tags other than the lineage tag 'trusteq.parent' are written only by the "
                          "trusteq evaluator after an evaluation.")
         return None
-    src_name, src_version = origin
-    if not (cfg.model_gated(src_name) or cfg.model_gated(msg.name)):
-        return None
-    decision = _decide(cfg, store, src_name, src_version)
+    src_name, src_version, literal = origin
     what = f"Copying (promoting) models:/{src_name}/{src_version} into {msg.name!r}"
-    if not decision.ok:
-        return _deny(_refusal(what, decision))
     src_tags = dict(store.get_model_version(src_name, src_version).tags)
     changed = sorted(k for k, v in tq.items() if src_tags.get(k) != v)
     if changed:
         return _deny(f"trusteq-gate: {what} is refused: the copy's trusteq tag(s) {changed} differ from the "
                      "source version's; a copy may only carry the source's verdict unchanged.")
+    if not (cfg.model_gated(src_name) or cfg.model_gated(msg.name)):
+        return None
+    if msg.source != literal:
+        return _deny(f"trusteq-gate: {what} is refused: the source {msg.source!r} is not the literal version URI "
+                     f"{literal!r}. MLflow resolves the source again after the gate has checked it, so a copy "
+                     f"into or out of a gated model must name the version itself: use source {literal!r}.")
+    decision = _decide(cfg, store, src_name, src_version)
+    return None if decision.ok else _deny(_refusal(what, decision))
+
+
+def _rule_rename(cfg: GateConfig):
+    """A rename carries the model's aliases, stages and tags to ``new_name``: check them as written there."""
+    from mlflow.protos.model_registry_pb2 import RenameRegisteredModel
+
+    msg = _parse(RenameRegisteredModel)
+    store = _store()
+    rm = store.get_registered_model(msg.name)
+    for key, value in sorted(rm.tags.items()):
+        if is_trusteq_tag(key):
+            if (denied := _tag_write_rule(cfg, op="set", name=msg.new_name, version="", key=key, value=value)):
+                return denied
+    if not cfg.model_gated(msg.new_name):
+        return None
+    carried = [(f"alias {a!r}", str(v)) for a, v in sorted(rm.aliases.items()) if cfg.alias_gated(a)]
+    carried += [(f"stage {mv.current_stage!r}", str(mv.version)) for mv in _staged_versions(store, msg.name)]
+    for what, version in carried:
+        why = _promotion_refusal(cfg, store, msg.name, version,
+                                 f"Renaming {msg.name!r} to {msg.new_name!r}, which carries {what} on "
+                                 f"models:/{msg.name}/{version} into a gated name,")
+        if why is not None:
+            return _deny(why + " Remove the alias or archive the version first.")
+    return None
+
+
+def _staged_versions(store: Any, name: str) -> list[Any]:
+    """Every version of ``name`` in Staging or Production."""
+    out, token = [], None
+    quoted = name.replace("\\", "\\\\").replace("'", "\\'")
+    while True:
+        page = store.search_model_versions(filter_string=f"name = '{quoted}'", max_results=1000, page_token=token)
+        out += [mv for mv in page if str(mv.current_stage).lower() in _PROMOTION_STAGES and mv.name == name]
+        token = page.token
+        if not token:
+            return out
+
+
+def _rule_create_rm(cfg: GateConfig):
+    from mlflow.protos.model_registry_pb2 import CreateRegisteredModel
+
+    msg = _parse(CreateRegisteredModel)
+    for t in msg.tags:
+        if is_trusteq_tag(t.key):
+            if (denied := _tag_write_rule(cfg, op="set", name=msg.name, version="", key=t.key, value=t.value)):
+                return denied
     return None
 
 
 def _tag_write_rule(cfg: GateConfig, *, op: str, name: str, version: str, key: str, value: str):
+    """The one rule for a write of a reserved tag, whatever route writes it."""
     if not version and key.strip().lower() == _IS_PROMPT_TAG:
         return _deny(f"trusteq-gate: changing tag {key!r} of registered model {name!r} is refused: whether a "
-                     "registered model is a prompt is fixed when it is created (prompts are exempt from the gate, "
-                     "so turning a model into a prompt would bypass it).")
+                     "registered model is a prompt is fixed when it is created.")
     if not is_trusteq_tag(key):
         return None
     if version and key == TAG_PARENT:
         mv = _store().get_model_version(name, version)
         if TAG_SIGNATURE not in mv.tags:
             return None  # lineage may be named (and renamed) until a verdict is signed
-    why = check_tag_write_token(cfg.keyring, _request().headers.get(TAG_AUTH_HEADER), op=op, name=name,
-                                version=version, key=key, value=value)
+    token = _request().headers.get(TAG_AUTH_HEADER)
+    why = check_tag_write_token(cfg.keyring, token, op=op, name=name, version=version, key=key, value=value)
+    if why is None:
+        nonce, ts_ms = tag_write_token_id(str(token))
+        why = ledger_for(_store()).consume(nonce=nonce, ts_ms=ts_ms, name=name, version=version)
     if why is None:
         return None
     target = f"models:/{name}/{version}" if version else f"registered model {name!r}"
@@ -231,14 +335,14 @@ def _rule_set_mv_tag(cfg: GateConfig):
     from mlflow.protos.model_registry_pb2 import SetModelVersionTag
 
     m = _parse(SetModelVersionTag)
-    return _tag_write_rule(cfg, op="set", name=m.name, version=str(m.version), key=m.key, value=m.value)
+    return _tag_write_rule(cfg, op="set", name=m.name, version=_version(m.version), key=m.key, value=m.value)
 
 
 def _rule_delete_mv_tag(cfg: GateConfig):
     from mlflow.protos.model_registry_pb2 import DeleteModelVersionTag
 
     m = _parse(DeleteModelVersionTag)
-    return _tag_write_rule(cfg, op="delete", name=m.name, version=str(m.version), key=m.key, value="")
+    return _tag_write_rule(cfg, op="delete", name=m.name, version=_version(m.version), key=m.key, value="")
 
 
 def _rule_set_rm_tag(cfg: GateConfig):
@@ -259,8 +363,10 @@ def _rules() -> dict[str, Callable[[GateConfig], Any]]:
     """Flask endpoint name (the handler's ``__name__``) -> rule."""
     from mlflow.protos.model_registry_pb2 import (
         CreateModelVersion,
+        CreateRegisteredModel,
         DeleteModelVersionTag,
         DeleteRegisteredModelTag,
+        RenameRegisteredModel,
         SetModelVersionTag,
         SetRegisteredModelAlias,
         SetRegisteredModelTag,
@@ -272,6 +378,8 @@ def _rules() -> dict[str, Callable[[GateConfig], Any]]:
         SetRegisteredModelAlias: _rule_set_alias,
         TransitionModelVersionStage: _rule_transition,
         CreateModelVersion: _rule_create_version,
+        CreateRegisteredModel: _rule_create_rm,
+        RenameRegisteredModel: _rule_rename,
         SetModelVersionTag: _rule_set_mv_tag,
         DeleteModelVersionTag: _rule_delete_mv_tag,
         SetRegisteredModelTag: _rule_set_rm_tag,
@@ -371,6 +479,13 @@ def create_app_with_basic_auth() -> Any:
     from mlflow.server import app as flask_app
     from mlflow.server.auth import create_app as basic_auth_create_app
 
+    from mlflow.server import auth
+    from mlflow.server.handlers import _add_static_prefix
+
     served = basic_auth_create_app(flask_app)
     install_gate(flask_app)
+    # basic-auth refuses routes it has no validator for (fail closed); the verify route only reads
+    for prefix in ("/api", "/ajax-api"):
+        auth.BEFORE_REQUEST_VALIDATORS[(_add_static_prefix(f"{prefix}{VERIFY_PATH}"), "GET")] = \
+            auth.validate_can_read_registered_model
     return served

@@ -12,9 +12,10 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from trusteq_gate.signing import TAG_AUTH_HEADER, TAG_SIGNATURE, Keyring, tag_write_token
+from trusteq_gate.signing import TAG_AUTH_HEADER, TAG_SIGNATURE, Keyring, sign_verdict, tag_write_token
 
-__all__ = ["write_model_version_tags", "read_model_version", "ask_gate"]
+__all__ = ["write_model_version_tags", "read_model_version", "ask_gate", "sign_and_write_verdict",
+           "ContentChangedError", "ContentUnreadableError"]
 
 _logger = logging.getLogger(__name__)
 
@@ -128,3 +129,46 @@ def ask_gate(client: Any, name: str, version: str) -> Any:
         return None
     verify_rest_response(resp, endpoint)
     return Decision.from_dict(resp.json())
+
+
+class ContentChangedError(RuntimeError):
+    """The version's files are not the files that were judged (they changed during the evaluation)."""
+
+
+class ContentUnreadableError(RuntimeError):
+    """The version's files cannot be read, so no verdict can be bound to them."""
+
+
+def sign_and_write_verdict(
+    client: Any, name: str, version: str, keyring: Keyring, *, verdict: str, run_id: str, parent: str,
+    data_digest: str, policy_digest: str, reasons: list[str] | tuple[str, ...] = (),
+    content_digest: str | None = None,
+) -> dict[str, str]:
+    """Sign a verdict for ``models:/name/version`` bound to its files now, and write it (signature last).
+
+    The version's name, number and source are read from the registry, and its files are read
+    and digested (:func:`trusteq_gate.content.client_version_digest`).  ``content_digest``, when
+    given, is the digest taken when the evaluation started; if the files differ now, nothing is
+    written and :class:`ContentChangedError` is raised.
+
+    Returns
+    -------
+    dict of str to str
+        The tags written.
+    """
+    from trusteq_gate.content import client_version_digest
+
+    mv = client.get_model_version(name, str(version))
+    try:
+        now = client_version_digest(client, name, str(version))
+    except Exception as e:
+        raise ContentUnreadableError(f"cannot read the files of models:/{name}/{version} to bind the verdict to "
+                                     f"them: {type(e).__name__}: {e}") from e
+    if content_digest is not None and content_digest != now:
+        raise ContentChangedError(f"the files of models:/{name}/{version} changed during the evaluation (digest "
+                                  f"{content_digest} when it started, {now} now)")
+    tags = sign_verdict(keyring, name=mv.name, version=str(mv.version), source=mv.source, verdict=verdict,
+                        run_id=run_id, parent=parent, data_digest=data_digest, policy_digest=policy_digest,
+                        content_digest=now, reasons=list(reasons))
+    write_model_version_tags(client, name, str(version), tags, keyring)
+    return tags

@@ -7,9 +7,10 @@ A verdict is a set of ``trusteq.*`` tags on a model version.  Its signature is
     \\mathrm{sig} = \\mathrm{HMAC\\text{-}SHA256}(K_{id},\\ \\mathrm{canonical}(P))
 
 where :math:`P` is the JSON object of :data:`SIGNED_FIELDS` (the model version's own name,
-version and source, read from the registry, and the verdict fields, read from the tags) plus the
-scheme and the key id, and ``canonical`` is ``json.dumps(P, sort_keys=True,
-separators=(",", ":"), ensure_ascii=False)`` encoded as UTF-8.  Because name, version and source
+version and source, read from the registry, and the verdict fields, read from the tags, among
+them the digest of the version's files, :mod:`trusteq_gate.content`) plus the scheme and the
+key id, and ``canonical`` is ``json.dumps(P, sort_keys=True, separators=(",", ":"),
+ensure_ascii=False)`` encoded as UTF-8.  Because name, version and source
 come from the version itself, a signature copied or replayed onto another version does not
 verify; because every verdict field is signed, a changed or hand-typed tag does not verify.
 
@@ -25,6 +26,7 @@ import hashlib
 import hmac
 import json
 import os
+import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -41,6 +43,7 @@ __all__ = [
     "TAG_POLICY_DIGEST",
     "TAG_REASONS",
     "TAG_KEY_ID",
+    "TAG_CONTENT_DIGEST",
     "TAG_SIGNATURE",
     "VERDICT_TAGS",
     "TAG_AUTH_HEADER",
@@ -54,10 +57,15 @@ __all__ = [
     "is_trusteq_tag",
     "tag_write_token",
     "check_tag_write_token",
+    "tag_write_token_id",
+    "parse_version_number",
 ]
 
-SCHEME = "hmac-sha256-v1"
-"""Signature scheme version; written in front of the signature (``hmac-sha256-v1:<hex>``)."""
+SCHEME = "hmac-sha256-v2"
+"""Signature scheme version; written in front of the signature (``hmac-sha256-v2:<hex>``).
+
+v2 signs the digest of the version's files (``trusteq.content_digest``); v1 verdicts (no content
+binding) no longer verify: re-evaluate those versions."""
 
 TAG_PREFIX = "trusteq."
 TAG_VERDICT = "trusteq.verdict"  # "pass" or "fail"
@@ -67,6 +75,7 @@ TAG_DATA_DIGEST = "trusteq.data_digest"  # digest of the evaluation data
 TAG_POLICY_DIGEST = "trusteq.policy_digest"  # digest of the policy that judged
 TAG_REASONS = "trusteq.reasons"  # JSON list of the verdict's reasons (one per failed/skipped check)
 TAG_KEY_ID = "trusteq.key_id"  # which key of the keyring signed
+TAG_CONTENT_DIGEST = "trusteq.content_digest"  # digest of the version's files at evaluation (content.py)
 TAG_SIGNATURE = "trusteq.signature"  # "<scheme>:<hex HMAC>"
 
 # tag -> field name of the signed payload, for the fields that come from tags
@@ -78,13 +87,14 @@ _TAG_FIELDS: dict[str, str] = {
     TAG_POLICY_DIGEST: "policy_digest",
     TAG_REASONS: "reasons",
     TAG_KEY_ID: "key_id",
+    TAG_CONTENT_DIGEST: "content_digest",
 }
 VERDICT_TAGS: tuple[str, ...] = (*_TAG_FIELDS, TAG_SIGNATURE)
 """Every tag a recorded verdict consists of; the signature is written last."""
 
 SIGNED_FIELDS: tuple[str, ...] = (
     "scheme", "key_id", "name", "version", "source", "parent", "verdict", "run_id",
-    "data_digest", "policy_digest", "reasons",
+    "data_digest", "policy_digest", "reasons", "content_digest",
 )
 
 TAG_AUTH_HEADER = "X-TrustEq-Tag-Auth"
@@ -92,6 +102,8 @@ TAG_AUTH_HEADER = "X-TrustEq-Tag-Auth"
 
 TAG_AUTH_MAX_SKEW_S = 300
 MIN_KEY_LENGTH = 32
+MAX_VERSION = 2**63 - 1
+"""The largest version number a SQL registry stores (a signed 64-bit integer)."""
 
 _ENV_KEY = "TRUSTEQ_SIGNING_KEY"
 _ENV_KEY_FILE = "TRUSTEQ_SIGNING_KEY_FILE"
@@ -113,6 +125,15 @@ class SigningKeyError(ValueError):
 def is_trusteq_tag(key: str) -> bool:
     """True for a key in the reserved ``trusteq.`` namespace (case-insensitive)."""
     return key.strip().lower().startswith(TAG_PREFIX)
+
+
+def parse_version_number(version: Any) -> int | None:
+    """The model version number ``version`` spells (1 .. 2**63-1), or None when it is not one."""
+    v = str(version).strip()
+    if not v.isascii() or not v.isdigit():
+        return None
+    n = int(v)
+    return n if 1 <= n <= MAX_VERSION else None
 
 
 def _key_id_of(secret: bytes) -> str:
@@ -270,6 +291,7 @@ def sign_verdict(
     parent: str,
     data_digest: str,
     policy_digest: str,
+    content_digest: str,
     reasons: list[str] | tuple[str, ...] = (),
 ) -> dict[str, str]:
     """The complete set of verdict tags for one model version, signed with the active key.
@@ -289,6 +311,7 @@ def sign_verdict(
         TAG_POLICY_DIGEST: str(policy_digest),
         TAG_REASONS: json.dumps([str(r) for r in reasons], ensure_ascii=False),
         TAG_KEY_ID: keyring.active,
+        TAG_CONTENT_DIGEST: str(content_digest),
     }
     payload = signed_payload(name=name, version=version, source=source, tags=tags)
     tags[TAG_SIGNATURE] = f"{SCHEME}:{keyring.mac(keyring.active, canonical_json(payload))}"
@@ -337,6 +360,8 @@ class Decision:
 
 # (name, version) -> (source, tags) of a model version, or None when it doesn't exist
 VersionLookup = Callable[[str, str], "tuple[str, Mapping[str, str]] | None"]
+# (name, version) -> the digest of the files the version serves now (trusteq_gate.content)
+ContentCheck = Callable[[str, str], str]
 
 
 def _copy_origin(source: str) -> tuple[str, str] | None:
@@ -344,7 +369,7 @@ def _copy_origin(source: str) -> tuple[str, str] | None:
     if not source.startswith("models:/"):
         return None
     name, sep, version = source[len("models:/"):].rpartition("/")
-    return (name, version) if sep and name and version.isdigit() else None
+    return (name, version) if sep and name and parse_version_number(version) is not None else None
 
 
 def check_version(
@@ -355,6 +380,7 @@ def check_version(
     tags: Mapping[str, str],
     keyring: Keyring | None,
     lookup: VersionLookup | None = None,
+    content_of: ContentCheck | None = None,
     _depth: int = 0,
 ) -> Decision:
     """Decide whether a model version may be promoted: a valid signature over a ``pass`` verdict.
@@ -372,6 +398,11 @@ def check_version(
         (source ``models:/NAME/VERSION``, tags copied, as MLflow's ``copy_model_version`` and
         the UI's "Promote model" do) inherits the verdict of the version it was copied from,
         provided that verdict still verifies there.
+    content_of : callable, optional
+        ``(name, version) -> digest`` of the files the version serves now.  With it, a pass is
+        promotable only when that digest equals the signed ``content_digest`` (the files judged
+        are the files served); an error while reading them refuses.  Without it the content is
+        not checked, and ``fields["content_checked"]`` says so.
     """
     label = f"models:/{name}/{version}"
     fields: dict[str, Any] = {"name": str(name), "version": str(version), "source": str(source)}
@@ -394,8 +425,13 @@ def check_version(
         return refuse(f"{label} has an incomplete trusteq verdict: missing tag(s) {missing}; "
                       "a verdict is only written by the trusteq evaluator.")
     payload = signed_payload(name=name, version=version, source=source, tags=tags)
-    fields.update({k: payload[k] for k in ("parent", "run_id", "data_digest", "policy_digest", "key_id")})
+    fields.update({k: payload[k] for k in ("parent", "run_id", "data_digest", "policy_digest", "key_id",
+                                           "content_digest")})
+    fields["content_checked"] = False
     scheme, _, mac = str(signature).partition(":")
+    if scheme == "hmac-sha256-v1":
+        return refuse(f"{label}: the verdict is signed with the retired scheme hmac-sha256-v1, which does not bind "
+                      "the model's files; re-evaluate the version to record a hmac-sha256-v2 verdict.")
     if scheme != SCHEME or not mac:
         return refuse(f"{label}: the signature tag {TAG_SIGNATURE!r} is not a {SCHEME} signature.")
     key_id = payload["key_id"]
@@ -415,7 +451,8 @@ def check_version(
                 if same and inner.signature_valid:
                     fields["inherited_from"] = f"models:/{origin[0]}/{origin[1]}"
                     if inner.ok:
-                        return Decision(True, verdict, True, (), verdict_reasons, fields)
+                        return _check_content(label, name, version, payload, content_of, verdict, verdict_reasons,
+                                              fields, refuse)
                     return Decision(False, verdict, True, inner.reasons, verdict_reasons, fields)
         return refuse(f"{label}: the trusteq signature does not verify for this version — a hand-typed tag, a "
                       "signature copied or replayed from another version, or a field changed after signing.")
@@ -423,49 +460,87 @@ def check_version(
         why = f"{label} has a signed '{verdict}' verdict from run {payload['run_id']!r}"
         why += (": " + "; ".join(verdict_reasons)) if verdict_reasons else "."
         return refuse(why, valid=True)
+    return _check_content(label, name, version, payload, content_of, verdict, verdict_reasons, fields, refuse)
+
+
+def _check_content(label: str, name: str, version: str, payload: Mapping[str, Any], content_of: ContentCheck | None,
+                   verdict: str | None, verdict_reasons: tuple[str, ...], fields: dict[str, Any],
+                   refuse: Callable[..., Decision]) -> Decision:
+    """The last step of a pass: are the files served now the files that were judged?"""
+    if content_of is None:
+        return Decision(True, verdict, True, (), verdict_reasons, fields)
+    signed = str(payload.get("content_digest") or "")
+    if not signed:
+        return refuse(f"{label}: the verdict binds no content digest (tag {TAG_CONTENT_DIGEST!r} is empty).",
+                      valid=True)
+    try:
+        actual = content_of(name, version)
+    except Exception as e:  # unreadable artifacts: what would be served cannot be shown to be what was judged
+        return refuse(f"{label}: the model's files cannot be read to check them against the verdict "
+                      f"({type(e).__name__}: {e}).", valid=True)
+    fields["content_checked"] = True
+    fields["content_digest_now"] = actual
+    if not hmac.compare_digest(actual, signed):
+        return refuse(f"{label}: the model's files changed after the evaluation (content digest now {actual}, "
+                      f"judged {signed}); re-evaluate the version.", valid=True)
     return Decision(True, verdict, True, (), verdict_reasons, fields)
 
 
-def _tag_write_message(op: str, name: str, version: str, key: str, value: str, ts: int) -> bytes:
+def _tag_write_message(op: str, name: str, version: str, key: str, value: str, ts_ms: int, nonce: str) -> bytes:
     return canonical_json({"op": op, "name": str(name), "version": str(version), "key": key,
-                           "value": value, "ts": int(ts), "scheme": "trusteq-tag-write-v1"})
+                           "value": value, "ts_ms": int(ts_ms), "nonce": nonce, "scheme": "trusteq-tag-write-v2"})
 
 
 def tag_write_token(
-    keyring: Keyring, *, op: str, name: str, version: str, key: str, value: str = "", ts: int | None = None
+    keyring: Keyring, *, op: str, name: str, version: str, key: str, value: str = "", ts_ms: int | None = None,
+    nonce: str | None = None,
 ) -> str:
     """The evaluator's credential for one write to a ``trusteq.*`` tag.
 
-    The header value is ``v1:<key_id>:<unix time>:<hex HMAC>`` over the canonical JSON of
-    ``op`` (``"set"`` or ``"delete"``), model name, version (``""`` for a registered-model tag),
-    tag key, tag value and the time.  The gate accepts it for
-    :data:`TAG_AUTH_MAX_SKEW_S` seconds and only for exactly that write.
+    The header value is ``v2:<key_id>:<unix time, ms>:<nonce>:<hex HMAC>`` over the canonical
+    JSON of ``op`` (``"set"`` or ``"delete"``), model name, version (``""`` for a
+    registered-model tag), tag key, tag value, the time and a random nonce.  The gate accepts it
+    within :data:`TAG_AUTH_MAX_SKEW_S` seconds, only for exactly that write, only once (the nonce
+    is recorded in the registry's database), and only when no later credential has already
+    written a ``trusteq.*`` tag of that version (writes are monotonic in time).
     """
-    ts = int(time.time()) if ts is None else int(ts)
-    mac = keyring.mac(keyring.active, _tag_write_message(op, name, version, key, value, ts))
-    return f"v1:{keyring.active}:{ts}:{mac}"
+    ts_ms = int(time.time() * 1000) if ts_ms is None else int(ts_ms)
+    nonce = secrets.token_hex(16) if nonce is None else nonce
+    mac = keyring.mac(keyring.active, _tag_write_message(op, name, version, key, value, ts_ms, nonce))
+    return f"v2:{keyring.active}:{ts_ms}:{nonce}:{mac}"
+
+
+def tag_write_token_id(token: str) -> tuple[str, int]:
+    """``(nonce, ts_ms)`` of a well-formed token (check it with :func:`check_tag_write_token` first)."""
+    parts = token.split(":")
+    return parts[3], int(parts[2])
 
 
 def check_tag_write_token(
     keyring: Keyring | None, token: str | None, *, op: str, name: str, version: str, key: str,
     value: str = "", now: float | None = None,
 ) -> str | None:
-    """None when ``token`` authorizes this exact tag write, else the reason it does not."""
+    """None when ``token`` authorizes this exact tag write, else the reason it does not.
+
+    Stateless: whether the token was used before is the ledger's business
+    (:class:`trusteq_gate.ledger.WriteLedger`).
+    """
     if keyring is None:
         return f"no signing key is configured on the server. {HOW_TO_SET_KEY}"
     if not token:
         return f"the request carries no {TAG_AUTH_HEADER} header (the trusteq evaluator's credential)"
     parts = token.split(":")
-    if len(parts) != 4 or parts[0] != "v1" or not parts[2].lstrip("-").isdigit():
-        return f"the {TAG_AUTH_HEADER} header is malformed"
-    _, kid, ts_text, mac = parts
-    ts = int(ts_text)
+    if (len(parts) != 5 or parts[0] != "v2" or not parts[2].isascii() or not parts[2].isdigit()
+            or not 16 <= len(parts[3]) <= 64):
+        return f"the {TAG_AUTH_HEADER} header is malformed (expected v2:<key id>:<ms>:<nonce>:<hmac>)"
+    _, kid, ts_text, nonce, mac = parts
+    ts_ms = int(ts_text)
     now = time.time() if now is None else now
-    if abs(now - ts) > TAG_AUTH_MAX_SKEW_S:
+    if abs(now - ts_ms / 1000) > TAG_AUTH_MAX_SKEW_S:
         return f"the {TAG_AUTH_HEADER} header has expired (older than {TAG_AUTH_MAX_SKEW_S} s)"
     if kid not in keyring.keys:
         return f"the {TAG_AUTH_HEADER} header names an unknown key id {kid!r}"
-    expected = keyring.mac(kid, _tag_write_message(op, name, version, key, value, ts))
+    expected = keyring.mac(kid, _tag_write_message(op, name, version, key, value, ts_ms, nonce))
     if not hmac.compare_digest(expected, mac):
         return f"the {TAG_AUTH_HEADER} header does not authorize this write"
     return None

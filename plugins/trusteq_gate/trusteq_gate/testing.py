@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["GateServer", "free_port", "gate_server"]
+__all__ = ["GateServer", "free_port", "gate_server", "register_files"]
 
 
 def free_port() -> int:
@@ -42,9 +42,12 @@ def gate_server(
     env: Mapping[str, str] | None = None,
     app_name: str = "trusteq-gate",
     workers: int = 1,
+    flavour: str = "uvicorn",
     startup_timeout_s: float = 90.0,
 ) -> Iterator[GateServer]:
     """Run ``mlflow server --app-name <app_name>`` on 127.0.0.1 with a sqlite store in ``workdir``.
+
+    ``flavour`` is ``"uvicorn"`` (MLflow's default) or ``"gunicorn"`` (``--gunicorn-opts``).
 
     The server runs in its own process group, which is stopped (SIGTERM, then SIGKILL) by its
     id on exit.  Raises ``RuntimeError`` with the server log when it does not become healthy.
@@ -58,7 +61,13 @@ def gate_server(
     log_path = workdir / "server.log"
     cmd = [sys.executable, "-m", "mlflow", "server", "--app-name", app_name, "--backend-store-uri", backend,
            "--default-artifact-root", str(workdir / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
-           "--workers", str(workers), "--uvicorn-opts", "--timeout-graceful-shutdown 3"]
+           "--workers", str(workers)]
+    if flavour == "uvicorn":
+        cmd += ["--uvicorn-opts", "--timeout-graceful-shutdown 3"]
+    elif flavour == "gunicorn":
+        cmd += ["--gunicorn-opts", "--graceful-timeout 3 --timeout 120"]
+    else:
+        raise ValueError(f"flavour must be 'uvicorn' or 'gunicorn', got {flavour!r}")
     full_env = {**os.environ, **(env or {})}
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=full_env, cwd=workdir,
@@ -91,3 +100,24 @@ def _stop(proc: subprocess.Popen) -> None:
             os.killpg(proc.pid, sig)  # the server's own process group (start_new_session): its id
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(wait_s)
+
+
+def register_files(client, name: str, files: Mapping[str, bytes], *, tags: Mapping[str, str] | None = None,
+                   experiment_id: str = "0"):
+    """A model version of ``name`` whose source is a run's artifact folder holding ``files``.
+
+    The files are logged through the client (a run in ``experiment_id``), so the version has
+    real content the gate can digest.  Returns the ``ModelVersion``.
+    """
+    import tempfile
+
+    run = client.create_run(experiment_id)
+    with tempfile.TemporaryDirectory() as tmp:
+        for rel, data in files.items():
+            p = Path(tmp, rel)
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_bytes(data)
+        client.log_artifacts(run.info.run_id, tmp, "model")
+    client.set_terminated(run.info.run_id)
+    return client.create_model_version(name, f"runs:/{run.info.run_id}/model", run_id=run.info.run_id,
+                                       tags=dict(tags or {}))
