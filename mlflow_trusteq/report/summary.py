@@ -32,7 +32,8 @@ def _wanted(name: str, checked: set[str]) -> bool:
         return True
     key = parse_key(name)
     return (key.section == "alignment" and key.metric == "top_k_jaccard" and "noise_floor" not in key.qualifiers) \
-        or (key.section == "robustness" and key.metric == "after_attack_accuracy")
+        or (key.section == "robustness" and key.metric == "after_attack_accuracy") \
+        or (key.section == "consistency" and key.metric == "label_loyalty")
 
 
 def summary_table(report: TrustReport, verdict: Verdict | None = None, *, width: int = 120) -> str:
@@ -110,7 +111,7 @@ def _verdict_lines(verdict: Verdict, width: int) -> list[str]:
     import textwrap
 
     digest = (verdict.policy_digest or "")[:12]
-    lines = ["", f"VERDICT: {'PASS' if verdict.passed else 'FAIL'}  (policy {verdict.policy_name!r}"
+    lines = ["", f"VERDICT: {verdict.label.upper()}  (policy {verdict.policy_name!r}"
              + (f", digest {digest}...)" if digest else ")")]
     for c in ordered_checks(verdict):
         mark = _MARK.get(c.status, f"[{c.status}]")
@@ -120,15 +121,21 @@ def _verdict_lines(verdict: Verdict, width: int) -> list[str]:
     return lines
 
 
+#: base metric names as a reviewer reads them (others: underscores as spaces)
+_WORDS = {"ece_equal_mass": "ECE (equal-mass)", "ece_equal_width": "ECE (equal-width)",
+          "mce_equal_mass": "MCE (equal-mass)", "mce_equal_width": "MCE (equal-width)", "brier_loss": "Brier",
+          "ece_sq_debiased": "ECE² (debiased)", "top_k_jaccard": "top-k Jaccard", "speedup": "speed-up"}
+
+
 def _metric_words(key: str) -> str:
-    """A report key as a reviewer reads it: ``diff/accuracy`` -> ``Δaccuracy``, ``label_loyalty`` -> ``label loyalty``."""
+    """A report key as a reviewer reads it: ``diff/accuracy`` -> ``Δaccuracy``."""
     try:
         parsed = parse_key(key)
     except ValueError:
         return key
     words = " ".join([*([parsed.section, parsed.method] if parsed.section else []), *parsed.qualifiers,
                       *([parsed.role] if parsed.role in ("parent", "candidate") else []),
-                      parsed.metric.replace("_", " ")])
+                      _WORDS.get(parsed.metric, parsed.metric.replace("_", " "))])
     return ("Δ" + words) if parsed.role == "diff" else words
 
 
@@ -156,8 +163,8 @@ def _check_words(report: TrustReport, check: CheckResult) -> str:
 def summary_line(report: TrustReport, verdict: Verdict, *, max_chars: int = SUMMARY_MAX_CHARS) -> str:
     """The verdict in one line, for a tag column: the word, then the failed checks with their numbers.
 
-    A fail lists every failed (then skipped-but-required) check as ``<metric> <estimate [CI]>
-    <rule>``; a pass lists label loyalty, the accuracy change, the speed-up and the size ratio.
+    A fail lists every failed check as ``<metric> <estimate [CI]> <rule>`` (an incomplete verdict:
+    ``<metric> not measured``); a pass lists label loyalty, the accuracy change, the speed-up and the size ratio.
     Longer lines are cut at a check boundary and end with ``(+N more)``.
 
     Parameters
@@ -171,15 +178,16 @@ def summary_line(report: TrustReport, verdict: Verdict, *, max_chars: int = SUMM
     str
         E.g. ``FAIL: label loyalty 0.9600 [0.9460, 0.9710] < 0.95; Δaccuracy -0.0300 [-0.0500, -0.0100] < -0.02``.
     """
-    word = str(getattr(verdict, "status", verdict.label)).upper()
+    word = verdict.label.upper()  # PASS, FAIL or INCOMPLETE
     if verdict.passed:
         parts = [f"{_metric_words(k)} {format_estimate(report.metrics[k], signed=k.startswith('diff/'))}"
                  for k in _PASS_KEYS if k in report.metrics]
-        n = len(verdict.checks)
-        parts.append(f"{n}/{n} checks passed")
+        n_pass = sum(c.status == "pass" for c in verdict.checks)
+        n_skip = sum(c.status == "skipped" for c in verdict.checks)
+        parts.append(f"{n_pass} checks passed" + (f", {n_skip} not requested" if n_skip else ""))
     else:
         bad = [c for c in ordered_checks(verdict) if c.status == "fail"]
-        parts = [_check_words(report, c) for c in bad] or ["no check passed"]
+        parts = [_check_words(report, c) for c in bad] or ["see the verdict's reasons"]
     head = f"{word}: "
     out = head
     for i, part in enumerate(parts):
