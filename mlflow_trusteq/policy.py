@@ -37,7 +37,13 @@ class CheckResult:
 
 @dataclass(frozen=True)
 class Verdict:
-    """Pass or fail, with one readable reason per failed or skipped check."""
+    """Pass, fail or incomplete, with one readable reason per failed or skipped check.
+
+    *Fail*: something was measured and is not equivalent. *Incomplete*: nothing measured failed, but
+    a check the policy needs could not be judged (a stage errored or is missing a dependency, no
+    gold labels, no confidence interval from too few examples): fix that and evaluate again. Both
+    block promotion (``passed`` is false); the signed verdict on a model version is then ``fail``.
+    """
 
     passed: bool
     checks: tuple[CheckResult, ...] = ()
@@ -46,9 +52,15 @@ class Verdict:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def incomplete(self) -> bool:
+        """Not passed, and no check failed on a measured value (each failure is a value that is missing)."""
+        failed = [c for c in self.checks if c.status == "fail"]
+        return not self.passed and bool(failed) and all(c.bound is None for c in failed)
+
+    @property
     def label(self) -> str:
-        """``"pass"`` or ``"fail"``."""
-        return "pass" if self.passed else "fail"
+        """``"pass"``, ``"fail"`` or ``"incomplete"``."""
+        return "pass" if self.passed else "incomplete" if self.incomplete else "fail"
 
     @property
     def reasons(self) -> list[str]:
@@ -77,7 +89,11 @@ _TOP_KEYS = {"name", "decide_on", "checks", "description"}
 
 #: The default policy. Fidelity, accuracy and calibration are required (no labels -> fail,
 #: closed); alignment and robustness are judged when those sections were run and are otherwise
-#: reported as skipped without failing the verdict — but a section that *errored* always fails.
+#: reported as skipped without failing the verdict — but a section that was requested and gave no
+#: value (it errored, needed labels, does not apply) always fails. Calibration is gated on the
+#: debiased squared calibration error, whose interval covers (README, "What is measured"): a
+#: margin of 0.0025 = 0.05², the old ±0.05 on the ECE in squared units; the binned ECEs are
+#: reported for comparison with the studies.
 DEFAULT_POLICY: dict[str, Any] = {
     "name": "default",
     "decide_on": "bound",
@@ -85,11 +101,13 @@ DEFAULT_POLICY: dict[str, Any] = {
         "label_loyalty": {"threshold": 0.95},
         "probability_loyalty": {"threshold": 0.90},
         "diff/accuracy": {"threshold": -0.02},
-        "diff/ece_equal_mass": {"margin": 0.05},
+        "diff/ece_sq_debiased": {"margin": 0.0025},
         "diff/brier_loss": {"margin": 0.05},
         "alignment/lime/normalized/top_k_jaccard": {"threshold": 0.5, "required": False},
         "alignment/shap/normalized/top_k_jaccard": {"threshold": 0.5, "required": False},
         "robustness/word/diff/after_attack_accuracy": {"threshold": -0.10, "required": False},
+        # self-consistency: the paired difference of label self-loyalty (candidate minus parent), lower CI bound
+        "consistency/batch/diff/label_loyalty": {"threshold": -0.02, "required": False},
     },
 }
 
@@ -162,14 +180,17 @@ class Policy:
                 raise PolicyError(f"check {metric!r}: {exc}") from None
             except KeyError as exc:
                 raise PolicyError(f"check {metric!r}: {exc.args[0]}") from None
+            _check_types(metric, spec)
             if not any(spec.get(k) is not None for k in
                        ("threshold", "min_absolute_change", "min_relative_change", "margin")):
                 raise PolicyError(f"check {metric!r} sets no threshold, min_absolute_change, "
                                   "min_relative_change or margin")
-            for k in ("threshold", "min_absolute_change", "min_relative_change", "margin"):
-                v = spec.get(k)
-                if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
-                    raise PolicyError(f"check {metric!r}: {k} must be a finite number, got {v!r}")
+            if spec.get("margin") is not None:
+                others = [k for k in ("threshold", "min_absolute_change", "min_relative_change")
+                          if spec.get(k) is not None]
+                if others:
+                    raise PolicyError(f"check {metric!r}: margin (a two-sided similarity bound) cannot be combined "
+                                      f"with {', '.join(others)}; write one check per rule")
             if spec.get("margin") is not None and spec["margin"] < 0:
                 raise PolicyError(f"check {metric!r}: margin must be >= 0, got {spec['margin']!r}")
             if (spec.get("min_absolute_change") is not None or spec.get("min_relative_change") is not None) \
@@ -183,7 +204,10 @@ class Policy:
                                 min_relative_change=_opt_float(spec.get("min_relative_change")),
                                 margin=_opt_float(spec.get("margin")),
                                 greater_is_better=spec.get("greater_is_better"),
-                                required=bool(spec.get("required", True)), decide_on=c_decide))
+                                required=spec.get("required", True), decide_on=c_decide))
+        for key in ("name", "description"):
+            if key in d and not isinstance(d[key], str):
+                raise PolicyError(f"policy {key} must be a string, got {d[key]!r}")
         return cls(checks=tuple(checks), name=str(d.get("name", "custom")), decide_on=decide_on, source=d)
 
     @classmethod
@@ -240,6 +264,20 @@ class Policy:
         return Verdict(passed=passed, checks=results, policy_digest=self.digest, policy_name=self.name)
 
 
+def _check_types(metric: str, spec: dict[str, Any]) -> None:
+    """Every field of a check has its type: numbers are finite numbers, flags are booleans (not "false")."""
+    for k in ("threshold", "min_absolute_change", "min_relative_change", "margin"):
+        v = spec.get(k)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
+            raise PolicyError(f"check {metric!r}: {k} must be a finite number, got {v!r}")
+    for k in ("greater_is_better", "required"):
+        v = spec.get(k)
+        if v is not None and not isinstance(v, bool):
+            raise PolicyError(f"check {metric!r}: {k} must be true or false (a boolean), got {v!r}")
+    if "required" in spec and spec["required"] is None:
+        raise PolicyError(f"check {metric!r}: required must be true or false (a boolean), got None")
+
+
 def _opt_float(v: Any) -> float | None:
     return None if v is None else float(v)
 
@@ -257,9 +295,11 @@ def _is_core_candidate(metric: str) -> bool:
 def _missing(check: Check, report: TrustReport) -> CheckResult:
     section = parse_key(check.metric).skipped_under
     reason = report.skipped.get(section) or report.skipped.get(check.metric)
-    errored = bool(reason) and reason.startswith("error")
-    why = reason or "the report does not contain this metric"
-    if errored or check.required:
+    # only a stage that was not requested may be skipped; requested and no value (an error, no labels,
+    # not applicable, a NaN or a missing key of a stage that ran) fails, required or not
+    not_requested = bool(reason) and reason.startswith("not requested")
+    why = reason or "the report does not contain this metric (or its value is NaN)"
+    if check.required or not not_requested:
         return CheckResult(check.metric, "fail", f"{check.metric}: could not be judged ({why}); "
                            "the policy requires it, so the candidate fails (fail closed)")
     return CheckResult(check.metric, "skipped", f"{check.metric}: skipped ({why}); not required by the policy")
@@ -271,6 +311,9 @@ def _judge_one(check: Check, report: TrustReport) -> CheckResult:
         return _missing(check, report)
     higher = (check.greater_is_better if check.greater_is_better is not None
               else metric_info(check.metric).higher_is_better)
+    too_few = _too_few_examples(check, est, report, higher)
+    if too_few is not None:
+        return too_few
     use_bound = check.decide_on == "bound"
     if use_bound and (est.lower is None or est.upper is None) and check.metric not in ("speedup", "size_ratio"):
         return CheckResult(check.metric, "fail", f"{check.metric}: no confidence interval to judge "
@@ -305,6 +348,42 @@ def _judge_one(check: Check, report: TrustReport) -> CheckResult:
     b = pessimistic(est, higher)
     return CheckResult(check.metric, "pass", f"{check.metric} = {fmt(est.value)} passes ({what}: {fmt(b)})",
                        est.value, b, check.threshold)
+
+
+#: report keys not measured on the examples (timings, sizes): no minimum sample size
+_NOT_PER_EXAMPLE = ("speedup", "size_ratio", "throughput", "latency")
+
+
+def _too_few_examples(check: Check, est: Estimate, report: TrustReport, higher: bool) -> CheckResult | None:
+    """A failing (not judged) result when the report has fewer examples than the check can resolve.
+
+    The number needed is the smallest ``n`` at which the most favourable sample (all agree, no
+    flip) would give an interval that passes, from the metric's interval family
+    (:func:`~mlflow_trusteq.metrics.min_examples`). Applies to the core metrics (the sections count
+    their own examples), in both ``decide_on`` modes: a point estimate on 5 examples is no evidence.
+    """
+    key = parse_key(check.metric)
+    if key.section is not None or key.metric in _NOT_PER_EXAMPLE:
+        return None
+    from .metrics import interval_kind, min_examples
+
+    judged = check.metric
+    threshold, margin = check.threshold, check.margin
+    if check.min_absolute_change is not None or check.min_relative_change is not None:
+        judged = format_key(replace(key, role="diff"))
+        threshold = -(check.min_absolute_change if check.min_absolute_change is not None else 0.0)
+        threshold = threshold if not higher else -threshold
+    confidence = est.confidence if est.confidence is not None else 0.95
+    need = min_examples(interval_kind(judged), threshold=threshold, margin=margin, higher_is_better=higher,
+                        confidence=confidence)
+    n = int(report.n_examples)
+    if n >= need:
+        return None
+    return CheckResult(check.metric, "fail",
+                       f"{check.metric}: not judged: {n} example(s) cannot resolve this check; at least {need} are "
+                       f"needed (the most favourable sample of {n} would still not pass at "
+                       f"{format_short(confidence * 100)} % confidence), so the candidate fails (fail closed)",
+                       value=est.value)
 
 
 def _judge_change(check: Check, est: Estimate, report: TrustReport, higher: bool,

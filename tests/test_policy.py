@@ -146,3 +146,89 @@ def test_verdict_round_trip():
     v, _ = one({"label_loyalty": {"threshold": 0.95}}, {"label_loyalty": Estimate(0.96, 0.94, 0.98)})
     again = Verdict.from_dict(v.to_dict())
     assert again == v and again.reasons == v.reasons and again.label == "fail"
+
+
+# ------------------------------------------------------------------ issue 10: edge cases never pass silently
+def _report_n(metrics, n, skipped=None):
+    return TrustReport(metrics=metrics, labels=("a", "b"), n_examples=n, has_targets=True, kind="text",
+                       feature_columns=("x",), parent_name="p", candidate_name="c", skipped=skipped or {})
+
+
+ALIGN = "alignment/lime/normalized/top_k_jaccard"
+
+
+@pytest.mark.parametrize("skipped, metrics", [
+    ({}, {ALIGN: Estimate(float("nan"), None, None)}),  # the stage ran and gave NaN
+    ({}, {}),  # the stage ran (not skipped) but the key is missing
+    ({"alignment": "not measured: it needs gold labels (pass `targets=`)"}, {}),  # requested, no value
+])
+def test_optional_check_whose_stage_ran_or_was_requested_without_value_fails(skipped, metrics):
+    pol = Policy.from_dict({"checks": {ALIGN: {"threshold": 0.5, "required": False}}})
+    v = pol.judge(report(metrics, skipped=skipped))
+    assert not v.passed and v.checks[0].status == "fail"
+
+
+def test_optional_check_not_requested_is_still_skipped():
+    pol = Policy.from_dict({"checks": {"label_loyalty": {"threshold": 0.5},
+                                       ALIGN: {"threshold": 0.5, "required": False}}})
+    v = pol.judge(report({"label_loyalty": Estimate(1.0, 0.99, 1.0)},
+                         skipped={"alignment": "not requested (pass `alignment=True` or a config)"}))
+    assert v.passed and v.checks[1].status == "skipped"
+
+
+@pytest.mark.parametrize("spec", [
+    {"margin": 0.05, "threshold": 0.01},
+    {"margin": 0.05, "min_absolute_change": -0.01},
+    {"margin": 0.05, "min_relative_change": -0.01},
+])
+def test_margin_with_another_rule_is_an_error(spec):
+    with pytest.raises(PolicyError, match="margin .* cannot be combined"):
+        Policy.from_dict({"checks": {"candidate/accuracy": spec}})
+
+
+@pytest.mark.parametrize("field, value", [
+    ("greater_is_better", "false"), ("greater_is_better", 0), ("required", "false"), ("required", 1),
+    ("required", None), ("threshold", float("inf")),
+])
+def test_fields_are_type_checked(field, value):
+    spec = {"threshold": 0.05, field: value} if field != "threshold" else {field: value}
+    with pytest.raises(PolicyError, match=field):
+        Policy.from_dict({"checks": {"candidate/ece_equal_mass": spec}})
+
+
+def test_policy_name_must_be_a_string():
+    with pytest.raises(PolicyError, match="name"):
+        Policy.from_dict({"name": 3, "checks": {"label_loyalty": {"threshold": 0.9}}})
+
+
+@pytest.mark.parametrize("n", [3, 5, 10, 72])
+def test_all_agree_on_too_few_examples_is_not_judged_and_says_how_many(n):
+    from mlflow_trusteq.metrics import summarize_pair
+    import numpy as np
+
+    P = np.tile([[0.9, 0.1]], (n, 1))
+    est = summarize_pair(P, P, n_resamples=200).estimates
+    for decide_on in ("bound", "point"):
+        v = Policy.from_dict({"checks": {"label_loyalty": {"threshold": 0.95}}, "decide_on": decide_on}).judge(
+            _report_n({"label_loyalty": est["label_loyalty"]}, n))
+        c = v.checks[0]
+        assert not v.passed and c.status == "fail" and "not judged" in c.reason and "at least 73" in c.reason
+        assert v.label == "incomplete"
+
+
+def test_enough_examples_are_judged():
+    v = Policy.from_dict({"checks": {"label_loyalty": {"threshold": 0.95}}}).judge(
+        _report_n({"label_loyalty": Estimate(1.0, 73 / (73 + 1.959964 ** 2), 1.0, 0.95)}, 73))
+    assert v.passed
+
+
+def test_minimum_examples_of_the_default_policy():
+    from mlflow_trusteq.metrics import min_examples
+
+    assert min_examples("wilson", threshold=0.95) == 73  # 73 / (73 + z^2) >= 0.95 > 72 / (72 + z^2)
+    assert 72 / (72 + 1.959964 ** 2) < 0.95 <= 73 / (73 + 1.959964 ** 2)
+    assert min_examples("paired_difference", threshold=-0.02) == 137  # z sqrt(2) / (n + 2) <= 0.02
+    assert min_examples("studentized", margin=0.05) == 100
+    v = Policy.default().judge(_report_n({"diff/brier_loss": Estimate(0.0, 0.0, 0.0, 0.95)}, 50))
+    c = next(c for c in v.checks if c.metric == "diff/brier_loss")
+    assert c.status == "fail" and "at least 100" in c.reason

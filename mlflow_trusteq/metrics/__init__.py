@@ -11,6 +11,7 @@ from .bootstrap import assign_groups, bootstrap_ci, bootstrap_counts, mean_ci, p
 from .calibration import (
     ReliabilityBins,
     brier_loss,
+    debiased_squared_ece,
     expected_calibration_error,
     log_loss,
     max_calibration_error,
@@ -25,7 +26,8 @@ from .loyalty import (
     positive_flip_rate,
     probability_loyalty_score,
 )
-from .pair import MODEL_METRICS, PairSummary, summarize_pair
+from .intervals import bias_corrected_interval, min_examples, paired_difference_interval, wilson_interval
+from .pair import MODEL_METRICS, PairSummary, interval_kind, summarize_pair
 
 __all__ = [
     "label_loyalty_score",
@@ -38,6 +40,7 @@ __all__ = [
     "ReliabilityBins",
     "reliability_bins",
     "expected_calibration_error",
+    "debiased_squared_ece",
     "max_calibration_error",
     "brier_loss",
     "log_loss",
@@ -49,4 +52,9 @@ __all__ = [
     "bootstrap_counts",
     "assign_groups",
     "percentile_interval",
+    "wilson_interval",
+    "paired_difference_interval",
+    "bias_corrected_interval",
+    "min_examples",
+    "interval_kind",
 ]

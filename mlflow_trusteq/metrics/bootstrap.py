@@ -1,8 +1,9 @@
 """Bootstrap confidence intervals.
 
-Every interval in trusteq is a percentile bootstrap over *examples*. Where two models are
-compared, both are resampled with the same indices (a paired bootstrap), so that the interval of
-a difference reflects the models, not the sampling.
+The bootstrap behind the intervals that are not closed-form (which interval each metric gets:
+:mod:`mlflow_trusteq.metrics.intervals`). Where two models are compared, both are resampled with
+the same indices (a paired bootstrap), so that the interval of a difference reflects the models,
+not the sampling. Every exported helper validates its inputs like the metric functions.
 
 One bootstrap for one per-example quantity, :func:`bootstrap_ci` (``mean_ci`` is its mean);
 one percentile rule, :func:`percentile_interval`, which it and the paired bootstrap of
@@ -30,6 +31,7 @@ import numpy as np
 
 from .._errors import InvalidInputError
 from .._types import Estimate
+from ._validation import check_confidence, check_int
 
 __all__ = ["mean_ci", "bootstrap_ci", "bootstrap_counts", "assign_groups", "percentile_interval"]
 
@@ -58,12 +60,11 @@ def bootstrap_ci(values: np.ndarray, *, statistic: str = "mean", n_resamples: in
     reducers: dict[str, Callable[..., Any]] = {"mean": np.mean, "median": np.median}
     if statistic not in reducers:
         raise InvalidInputError(f"Expected `statistic` 'mean' or 'median', got {statistic!r}")
-    if n_resamples < 1:
-        raise InvalidInputError(f"Expected `n_resamples` >= 1, got {n_resamples}")
-    if not 0.0 < confidence < 1.0:
-        raise InvalidInputError(f"Expected 0 < `confidence` < 1, got {confidence}")
+    n_resamples = check_int(n_resamples, "n_resamples", minimum=1)
+    confidence = check_confidence(confidence)
+    _check_random_state(random_state)
     reduce = reducers[statistic]
-    v = np.asarray(values, dtype=np.float64).ravel()
+    v = _finite_or_nan(values, "values").ravel()
     v = v[~np.isnan(v)]
     if v.size == 0:
         return Estimate(float("nan"), None, None, confidence)
@@ -76,6 +77,26 @@ def bootstrap_ci(values: np.ndarray, *, statistic: str = "mean", n_resamples: in
     return Estimate(point, lo, hi, confidence)
 
 
+def _finite_or_nan(values: Any, name: str) -> np.ndarray:
+    """``values`` as float64; NaN allowed (dropped by the callers), infinities are an error."""
+    try:
+        v = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"`{name}` must be numeric, got {type(values).__name__}: {exc}") from None
+    if np.isinf(v).any():
+        i = int(np.argmax(np.isinf(v).ravel()))
+        raise InvalidInputError(f"`{name}` has infinite values; first at position {i}: {v.ravel()[i]!r}")
+    return v
+
+
+def _check_random_state(random_state: Any) -> None:
+    if random_state is None or isinstance(random_state, np.random.Generator):
+        return
+    if isinstance(random_state, bool) or not isinstance(random_state, (int, np.integer)) or random_state < 0:
+        raise InvalidInputError(f"Expected `random_state` to be None, an integer >= 0 or a numpy Generator, "
+                                f"got {random_state!r}")
+
+
 def assign_groups(n: int, n_groups: int, rng: np.random.Generator) -> np.ndarray:
     """Random assignment of ``n`` examples to ``min(n_groups, n)`` groups, shape ``(n,)``, ``intp``.
 
@@ -83,7 +104,11 @@ def assign_groups(n: int, n_groups: int, rng: np.random.Generator) -> np.ndarray
     about ``n / G``, give or take ``sqrt(n / G)``); resampled statistics divide by the resample's
     own total count, so unequal sizes carry no bias.
     """
-    return rng.integers(0, min(n_groups, n), size=n, dtype=np.intp)
+    n = check_int(n, "n", minimum=0)
+    n_groups = check_int(n_groups, "n_groups", minimum=1)
+    if not isinstance(rng, np.random.Generator):
+        raise InvalidInputError(f"Expected `rng` to be a numpy Generator, got {type(rng).__name__}")
+    return rng.integers(0, max(min(n_groups, n), 1), size=n, dtype=np.intp)
 
 
 def bootstrap_counts(n_units: int, *, n_resamples: int, rng: np.random.Generator,
@@ -95,6 +120,11 @@ def bootstrap_counts(n_units: int, *, n_resamples: int, rng: np.random.Generator
     ``max_cells`` cells, so memory stays bounded whatever ``n_resamples``. For a given ``rng`` state
     and ``max_cells`` the draws are reproducible.
     """
+    n_units = check_int(n_units, "n_units", minimum=1)
+    n_resamples = check_int(n_resamples, "n_resamples", minimum=1)
+    max_cells = check_int(max_cells, "max_cells", minimum=1)
+    if not isinstance(rng, np.random.Generator):
+        raise InvalidInputError(f"Expected `rng` to be a numpy Generator, got {type(rng).__name__}")
     per_chunk = max(1, min(n_resamples, max_cells // max(n_units, 1)))
     done = 0
     while done < n_resamples:
@@ -108,9 +138,10 @@ def bootstrap_counts(n_units: int, *, n_resamples: int, rng: np.random.Generator
 def percentile_interval(replicates: np.ndarray, *, confidence: float = 0.95) -> tuple[float | None, float | None]:
     """Two-sided percentile interval of bootstrap ``replicates`` (NaN replicates dropped).
 
-    Returns ``(None, None)`` when no finite replicate remains.
+    Returns ``(None, None)`` when no finite replicate remains. Infinite replicates are an error.
     """
-    rep = np.asarray(replicates, dtype=np.float64)
+    confidence = check_confidence(confidence)
+    rep = _finite_or_nan(replicates, "replicates")
     rep = rep[~np.isnan(rep)]
     if rep.size == 0:
         return None, None

@@ -42,9 +42,10 @@ def test_probabilities_stay(rng):
     np.testing.assert_allclose(out.sum(axis=1), 1.0, atol=1e-12)
 
 
-def test_rows_in_unit_interval_not_summing_to_one_are_logits():
+def test_rows_in_unit_interval_not_summing_to_one_are_logits_when_told():
+    # without kind= this is ambiguous, an error (tests/adapters/test_logits_rule.py)
     z = np.array([[0.2, 0.3], [0.9, 0.05]])
-    np.testing.assert_allclose(to_probabilities(z), scipy_softmax(z, axis=1))
+    np.testing.assert_allclose(to_probabilities(z, kind="logits"), scipy_softmax(z, axis=1))
 
 
 def test_one_logit_row_makes_the_whole_matrix_logits():

@@ -23,6 +23,7 @@ from mlflow_trusteq import InvalidInputError
 from mlflow_trusteq.metrics import (
     MODEL_METRICS,
     brier_loss,
+    debiased_squared_ece,
     expected_calibration_error,
     flip_matrix,
     js_divergence,
@@ -81,6 +82,8 @@ METRICS = [
                None, "candidate", "ece_equal_width"),
     Invariance("ece_equal_mass", lambda y, P, Q: expected_calibration_error(y, Q, n_bins=10, strategy="equal_mass"),
                "expected_calibration_error", None, "candidate", "ece_equal_mass"),
+    Invariance("ece_sq_debiased", lambda y, P, Q: debiased_squared_ece(y, Q), "debiased_squared_ece",
+               None, "candidate", "ece_sq_debiased"),
     Invariance("mce_equal_width", lambda y, P, Q: max_calibration_error(y, Q), "max_calibration_error",
                None, "candidate", "mce_equal_width"),
     Invariance("mce_equal_mass", lambda y, P, Q: max_calibration_error(y, Q, n_bins=10, strategy="equal_mass"),
@@ -101,6 +104,11 @@ NOT_METRICS = {
     "bootstrap_counts": "bootstrap machinery",
     "assign_groups": "bootstrap machinery",
     "percentile_interval": "bootstrap machinery",
+    "wilson_interval": "interval of a proportion, not a metric",
+    "paired_difference_interval": "interval of a paired difference, not a metric",
+    "bias_corrected_interval": "bootstrap machinery",
+    "min_examples": "sample size a check needs, not a metric",
+    "interval_kind": "names the interval family of a key",
 }
 
 
@@ -171,13 +179,20 @@ def test_summarize_pair_identical_models():
     for bootstrap in ("examples", "groups"):
         s = summarize_pair(P, P.copy(), y, n_resamples=200, bootstrap=bootstrap, n_groups=50,
                            min_bin_count=1)
-        for key in ("label_loyalty", "probability_loyalty"):
-            assert (s.estimates[key].value, s.estimates[key].lower, s.estimates[key].upper) == (1.0, 1.0, 1.0)
+        e = s.estimates["probability_loyalty"]
+        assert (e.value, e.lower, e.upper) == (1.0, 1.0, 1.0)
+        # 300 agreements: Wilson's lower bound n / (n + z^2), never [1, 1]
+        e = s.estimates["label_loyalty"]
+        assert (e.value, e.upper) == (1.0, 1.0) and e.lower == pytest.approx(300 / (300 + 1.959964 ** 2))
         for key in ("negative_flip_rate", "positive_flip_rate"):
-            assert (s.estimates[key].value, s.estimates[key].lower, s.estimates[key].upper) == (0.0, 0.0, 0.0)
+            e = s.estimates[key]
+            assert (e.value, e.lower) == (0.0, 0.0) and e.upper == pytest.approx(1.959964 ** 2 / (300 + 1.959964 ** 2))
         for m in MODEL_METRICS:
             e = s.estimates[f"diff/{m}"]
-            assert (e.value, e.lower, e.upper) == (0.0, 0.0, 0.0), m
+            if m == "accuracy":  # no discordant pair: Bonett-Price +-z sqrt(2) / (n + 2)
+                assert e.value == 0.0 and e.upper == -e.lower == pytest.approx(1.959964 * 2 ** 0.5 / 302)
+            else:
+                assert (e.value, e.lower, e.upper) == (0.0, 0.0, 0.0), m
         assert s.per_class_loyalty == [1.0, 1.0, 1.0]
 
 

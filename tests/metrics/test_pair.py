@@ -45,7 +45,7 @@ def _data(n=600, k=3, seed=0):
 def test_keys_with_and_without_labels():
     P, Q, y = _data()
     s = summarize_pair(P, Q, y, n_resamples=50)
-    assert set(s.estimates) == LABELLED_KEYS and len(s.estimates) == 25
+    assert set(s.estimates) == LABELLED_KEYS and len(s.estimates) == 28
     assert s.has_targets and set(s.reliability) == {"parent", "candidate"}
     assert set(s.reliability["parent"]) == {"equal_width", "equal_mass"}
     u = summarize_pair(P, Q, n_resamples=50)
@@ -114,7 +114,9 @@ def test_no_resamples_gives_points_without_intervals():
 
 def test_tiny_inputs():
     s = summarize_pair([[0.7, 0.3]], [[0.2, 0.8]], [0], n_resamples=10)
-    assert s.estimates["label_loyalty"].value == 0.0 and s.estimates["label_loyalty"].lower is None
+    e = s.estimates["label_loyalty"]  # one example: Wilson [0, z^2 / (1 + z^2)], no bootstrap interval
+    assert (e.value, e.lower) == (0.0, 0.0) and e.upper == pytest.approx(1.959964 ** 2 / (1 + 1.959964 ** 2))
+    assert s.estimates["probability_loyalty"].lower is None
     assert math.isnan(s.estimates["parent/mce_equal_mass"].value)  # no bin reaches min_bin_count
     s3 = summarize_pair([[0.7, 0.3]] * 3, [[0.2, 0.8]] * 3, [0, 1, 1], n_resamples=10)
     assert s3.reliability["parent"]["equal_mass"].counts == (1, 1, 1, 0, 0, 0, 0, 0, 0, 0)
