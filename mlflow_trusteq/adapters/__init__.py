@@ -36,6 +36,7 @@ from ._base import (
     to_probabilities,
 )
 from ._callable import CallableAdapter
+from ._plan import BatchPlan
 from .labels import align_labels, encode_targets
 from ._onnx import LABELS_METADATA_KEY, OnnxTabularAdapter, OnnxTextAdapter, is_onnx_session
 from ._pyfunc import PyfuncOutputAdapter, from_mlflow, is_pyfunc_model
@@ -45,6 +46,7 @@ from ._transformers import TransformersAdapter, is_transformers_model, is_transf
 __all__ = [
     "ProbaModel",
     "as_proba_model",
+    "BatchPlan",
     "BaseAdapter",
     "SklearnAdapter",
     "TransformersAdapter",

@@ -17,15 +17,17 @@ result (plus, for text models, one chunk of at most ``chunk_size`` tokenised inp
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from .._errors import InvalidInputError, ModelAdapterError, ModelOutputError
+from ._plan import BatchPlan
 
 logger = logging.getLogger(__name__)
 
@@ -34,10 +36,13 @@ __all__ = [
     "BaseAdapter",
     "to_probabilities",
     "softmax",
+    "sum_tolerance",
+    "storage_epsilon",
     "normalise_text_records",
     "iter_token_budget_batches",
     "plan_token_batches",
     "dir_size_bytes",
+    "TextBatchingMixin",
 ]
 
 #: Rows of a probability matrix must sum to 1 within this tolerance.
@@ -82,9 +87,45 @@ def softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def _looks_like_proba(p: np.ndarray) -> bool:
-    return bool(np.all(p >= 0.0) and np.all(p <= 1.0)
-                and np.all(np.abs(p.sum(axis=1) - 1.0) <= SUM_TOLERANCE))
+def storage_epsilon(scores: np.ndarray) -> float:
+    """Machine epsilon of the precision the scores were computed in (``np.finfo(...).eps``).
+
+    The dtype's own for ``float16``; for ``float32`` (or ``float64``) scores whose every value is
+    exactly representable in a coarser format the coarser one: ``bfloat16`` (the low 16 bits of
+    each float32 are zero: ``eps = 2**-7``) or ``float16`` (``eps = 2**-10``), since a torch model
+    in half precision is usually cast up before it reaches us.
+    """
+    s = np.asarray(scores)
+    if s.dtype == np.float16:
+        return float(np.finfo(np.float16).eps)
+    if s.dtype not in (np.float32, np.float64) or s.size == 0:
+        return float(np.finfo(np.float64).eps) if s.dtype != np.float32 else float(np.finfo(np.float32).eps)
+    f32 = s.astype(np.float32)
+    if s.dtype == np.float64 and not np.array_equal(f32.astype(np.float64), s):
+        return float(np.finfo(np.float64).eps)
+    if not np.any(f32.view(np.uint32) & np.uint32(0xFFFF)):
+        return 2.0 ** -7  # bfloat16
+    with np.errstate(over="ignore"):
+        if np.array_equal(f32.astype(np.float16).astype(np.float32), f32):
+            return float(np.finfo(np.float16).eps)
+    return float(np.finfo(s.dtype).eps)
+
+
+def sum_tolerance(scores: np.ndarray, n_classes: int) -> float:
+    r"""How far from 1 a row of probabilities may sum, given the precision it was stored in.
+
+    .. math:: \mathrm{tol} = \max(10^{-4},\ k\,\varepsilon)
+
+    with :math:`\varepsilon` from :func:`storage_epsilon`: each of the ``k`` entries carries a
+    rounding error of up to :math:`\varepsilon/2` relative, plus the model's own low-precision
+    soft-max. float32/float64: 1e-4; float16, k = 2: 0.00195; bfloat16, k = 2: 0.0156.
+    """
+    return max(SUM_TOLERANCE, n_classes * storage_epsilon(scores))
+
+
+def _looks_like_proba(p: np.ndarray, tol: float = SUM_TOLERANCE) -> bool:
+    return bool(np.all(p >= -tol) and np.all(p <= 1.0 + tol)
+                and np.all(np.abs(p.sum(axis=1) - 1.0) <= tol))
 
 
 def to_probabilities(scores: Any, *, kind: str = "auto", n_labels: int | None = None,
@@ -96,9 +137,9 @@ def to_probabilities(scores: Any, *, kind: str = "auto", n_labels: int | None = 
     scores : array-like, shape (n,), (n, 1) or (n, k)
         What the model returned.
     kind : {"auto", "proba", "logits"}
-        ``"proba"``: the scores are probabilities (checked: in [0, 1], rows sum to 1 within
-        1e-4; then renormalised exactly). ``"logits"``: soft-maxed. ``"auto"``: logits are
-        detected when any value is < 0 or > 1 or any row does not sum to 1 within 1e-4; the
+        ``"proba"``: the scores are probabilities (checked: in [0, 1] and rows sum to 1 within
+        the tolerance of their precision, :func:`sum_tolerance`; then clipped to [0, 1] and
+        renormalised exactly). ``"logits"``: soft-maxed. ``"auto"``: see *The rule* below; the
         decision is taken once for the whole matrix (a model outputs logits or it doesn't).
     n_labels : int, optional
         The number of classes ``k`` the caller expects; checked.
@@ -112,6 +153,19 @@ def to_probabilities(scores: Any, *, kind: str = "auto", n_labels: int | None = 
 
     Notes
     -----
+    **The rule** (``kind="auto"``, ``k >= 2`` columns), with ``tol = max(1e-4, k eps)`` and
+    ``eps`` the machine epsilon of the precision the scores carry (:func:`storage_epsilon`:
+    float16 ``2**-10``, bfloat16 ``2**-7`` also when cast up to float32, else float32/64):
+
+    1. every value in ``[-tol, 1 + tol]`` and every row sums to 1 within ``tol``:
+       **probabilities**, clipped to [0, 1] and renormalised (never soft-maxed: the soft-max of
+       probabilities flattens them, e.g. a float16 model's mean confidence from 0.82 to 0.51);
+    2. some value below ``-tol`` or above ``1 + tol``: **logits**, soft-maxed;
+    3. every value in [0, 1] but some row does not sum to 1 within ``tol``: **ambiguous**
+       (probabilities that do not add up, or logits that happen to lie in [0, 1]): a
+       :class:`ModelOutputError` that gives both readings; pass ``kind="proba"`` or
+       ``kind="logits"`` (``output_kind`` of the adapters).
+
     **Binary single-score outputs.** A 1-D output or a single column (allowed only when
     ``n_labels`` is 2 or None) is read as the score of the *positive* (second) class: a
     probability ``p`` if every value lies in [0, 1] (and ``kind`` is not ``"logits"``), else a
@@ -134,6 +188,7 @@ def to_probabilities(scores: Any, *, kind: str = "auto", n_labels: int | None = 
     s = np.asarray(scores)
     if s.dtype == object or not np.issubdtype(s.dtype, np.number):
         raise ModelOutputError(f"model {name!r} returned non-numeric output of dtype {s.dtype}")
+    raw = s
     s = s.astype(np.float64, copy=False)
     if s.ndim == 1:
         s = s.reshape(-1, 1)
@@ -162,15 +217,26 @@ def to_probabilities(scores: Any, *, kind: str = "auto", n_labels: int | None = 
             f"model {name!r} returned {s.shape[1]} score columns but has {n_labels} labels")
     if kind == "logits":
         return softmax(s)
-    if _looks_like_proba(s):
-        return s / s.sum(axis=1, keepdims=True)
+    tol = sum_tolerance(raw, s.shape[1])
+    if _looks_like_proba(s, tol):
+        p = np.clip(s, 0.0, 1.0)
+        return p / p.sum(axis=1, keepdims=True)
+    sums = s.sum(axis=1)
     if kind == "proba":
-        sums = s.sum(axis=1)
-        bad_rows = (np.abs(sums - 1.0) > SUM_TOLERANCE) | (s < 0.0).any(axis=1) | (s > 1.0).any(axis=1)
+        bad_rows = (np.abs(sums - 1.0) > tol) | (s < -tol).any(axis=1) | (s > 1.0 + tol).any(axis=1)
         worst = int(np.argmax(bad_rows))
         raise ModelOutputError(
             f"model {name!r}: kind='proba' but row {worst} = {s[worst].tolist()} (sum {sums[worst]:.6g}) "
-            "is not a probability vector")
+            f"is not a probability vector (tolerance {tol:.3g})")
+    if np.all(s >= 0.0) and np.all(s <= 1.0):
+        worst = int(np.argmax(np.abs(sums - 1.0)))
+        soft = softmax(s)
+        raise ModelOutputError(
+            f"model {name!r} returned scores in [0, 1] whose rows do not all sum to 1 (row {worst} sums to "
+            f"{sums[worst]:.6g}, tolerance {tol:.3g} for its precision): read as probabilities (renormalised) "
+            f"its mean confidence would be {float(np.mean(s.max(axis=1) / sums)):.4g}, read as logits "
+            f"(soft-maxed) {float(np.mean(soft.max(axis=1))):.4g}. Say which it is: kind='proba' or "
+            "kind='logits' (the adapters' output_kind)")
     return softmax(s)
 
 
@@ -260,23 +326,30 @@ def _text_rows_checked(rows: list[Any], name: str) -> list[str] | list[tuple[str
 
 
 def plan_token_batches(lengths: Sequence[int] | np.ndarray, *, max_tokens_per_batch: int,
-                       batch_size: int) -> list[np.ndarray]:
-    r"""Group inputs into batches of similar length under a padded-token budget.
+                       batch_size: int, sort: str = "length") -> list[np.ndarray]:
+    r"""Group inputs into batches under a padded-token budget.
 
-    Inputs are sorted by length (stable); a batch grows while
-    :math:`|B| \cdot \max_{i \in B} \ell_i \le` ``max_tokens_per_batch`` (the padded tokens it
-    will cost) and :math:`|B| \le` ``batch_size``. An input longer than the budget gets a batch
-    of its own. Returns the index arrays (into ``lengths``) of the batches, longest first, so an
-    out-of-memory problem shows on the first batch.
+    With ``sort="length"`` (the default) inputs are sorted by length (stable), longest first; with
+    ``sort="none"`` they stay in data order (as a server's dynamic batcher sees them). A batch grows
+    while :math:`|B| \cdot \max_{i \in B} \ell_i \le` ``max_tokens_per_batch`` (the padded tokens
+    it will cost) and :math:`|B| \le` ``batch_size``. An input longer than the budget gets a batch
+    of its own. Returns the index arrays (into ``lengths``) of the batches; length-sorted batches
+    come longest first, so an out-of-memory problem shows on the first batch.
     """
+    if sort not in ("length", "none"):
+        raise InvalidInputError(f'Expected `sort` in ("length", "none"), got {sort!r}')
     lengths = np.asarray(lengths, dtype=np.int64)
-    order = np.argsort(-lengths, kind="stable")  # longest first
+    order = np.argsort(-lengths, kind="stable") if sort == "length" else np.arange(len(lengths))
     batches: list[np.ndarray] = []
     start = 0
     n = len(order)
     while start < n:
-        longest = int(lengths[order[start]])  # sorted descending: the first is the longest
-        size = max(1, min(batch_size, max_tokens_per_batch // max(longest, 1)))
+        size, longest = 1, max(int(lengths[order[start]]), 1)
+        while start + size < n and size < batch_size:
+            longest = max(longest, int(lengths[order[start + size]]))
+            if (size + 1) * longest > max_tokens_per_batch:
+                break
+            size += 1
         batches.append(order[start:start + size])
         start += size
     return batches
@@ -291,6 +364,8 @@ def iter_token_budget_batches(
     max_tokens_per_batch: int,
     input_names: Sequence[str] | None = None,
     chunk_size: int = 4096,
+    padding_side: str | None = None,
+    sort: str = "length",
 ) -> Iterator[tuple[np.ndarray, dict[str, np.ndarray]]]:
     """Tokenise, sort by length, batch by a token budget, pad dynamically.
 
@@ -302,10 +377,12 @@ def iter_token_budget_batches(
 
     Inputs are processed in chunks of ``chunk_size`` so memory stays bounded for large ``n``;
     sorting happens within a chunk. A missing ``token_type_ids`` that is asked for is zeros.
+    ``padding_side`` (``"right"``/``"left"``, default: the tokenizer's) and ``sort`` (``"length"``
+    or ``"none"``, see :func:`plan_token_batches`) come from the model's batch plan.
     """
     n = len(texts)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    left = getattr(tokenizer, "padding_side", "right") == "left"
+    left = (padding_side or getattr(tokenizer, "padding_side", "right")) == "left"
     for c0 in range(0, n, chunk_size):
         chunk = texts[c0:c0 + chunk_size]
         if chunk and isinstance(chunk[0], tuple):
@@ -319,7 +396,7 @@ def iter_token_budget_batches(
             k for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc]
         lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
         for idx in plan_token_batches(lengths, max_tokens_per_batch=max_tokens_per_batch,
-                                      batch_size=batch_size):
+                                      batch_size=batch_size, sort=sort):
             width = int(lengths[idx].max())
             arrays: dict[str, np.ndarray] = {}
             for key in names:
@@ -390,6 +467,8 @@ class BaseAdapter:
 
     output_kind: str = "auto"
     input_kind: str = "tabular"
+    #: the :class:`~mlflow_trusteq.adapters.BatchPlan` fields this adapter takes
+    plan_fields: tuple[str, ...] = ("batch_size",)
 
     def __init__(self, labels: Sequence[Any], *, name: str, size_bytes: int | None = None,
                  batch_size: int = 256) -> None:
@@ -421,6 +500,36 @@ class BaseAdapter:
             stop = min(start + self.batch_size, n)
             batch = inputs.iloc[start:stop] if hasattr(inputs, "iloc") else inputs[start:stop]
             yield slice(start, stop), self._score_batch(batch)
+
+    # -- batch plan and settings --------------------------------------------------------------
+
+    def with_batch_plan(self, plan: BatchPlan | Mapping[str, Any] | None) -> BaseAdapter:
+        """A copy of this adapter (sharing the model) that scores under ``plan``; ``self`` is unchanged.
+
+        Raises
+        ------
+        InvalidInputError
+            The plan sets a field this model cannot take (``padding_side``, ``max_length``, ``sort``
+            or ``max_tokens_per_batch`` for a model without a tokenizer), or a bad value.
+        """
+        given = BatchPlan.from_value(plan).given()
+        unfit = [k for k in given if k not in self.plan_fields]
+        if unfit:
+            raise InvalidInputError(
+                f"model {self.name!r} ({type(self).__name__}) cannot take the batch plan's {unfit}: those apply "
+                f"to text models with a tokenizer; this one takes {list(self.plan_fields)}")
+        clone = copy.copy(self)
+        for key, value in given.items():
+            setattr(clone, key, value)
+        return clone
+
+    def batch_plan(self) -> BatchPlan:
+        """The plan this adapter scores under, every field it takes filled in."""
+        return BatchPlan(**{k: getattr(self, k) for k in self.plan_fields})
+
+    def scoring_settings(self) -> dict[str, Any]:
+        """Every setting of this adapter that changes its numbers (the batch plan, the runtime's options)."""
+        return {"adapter": type(self).__name__, "batch_plan": self.batch_plan().given()}
 
     # -- public ------------------------------------------------------------------------------
 
@@ -459,6 +568,49 @@ class BaseAdapter:
             raw[positions] = s
         assert raw is not None
         return self.to_probabilities(raw, kind=self.output_kind)
+
+
+class TextBatchingMixin:
+    """The batch plan of a text adapter (tokenizer, token budget, padding side, sorting), shared.
+
+    The adapter sets ``tokenizer``, ``max_length``, ``batch_size``, ``max_tokens_per_batch`` and
+    ``input_names``; ``padding_side`` (``None``: the tokenizer's) and ``sort`` come from the plan.
+    """
+
+    plan_fields: tuple[str, ...] = ("batch_size", "padding_side", "max_length", "sort", "max_tokens_per_batch")
+    tokenizer: Any
+    max_length: int
+    batch_size: int
+    max_tokens_per_batch: int
+    input_names: tuple[str, ...]
+    padding_side: str | None = None
+    sort: str = "length"
+
+    def _token_batches(self, inputs: Any) -> Iterator[tuple[np.ndarray, dict[str, np.ndarray]]]:
+        """:func:`iter_token_budget_batches` under this adapter's plan."""
+        return iter_token_budget_batches(
+            inputs, self.tokenizer, max_length=self.max_length, batch_size=self.batch_size,
+            max_tokens_per_batch=self.max_tokens_per_batch, input_names=self.input_names,
+            padding_side=self.padding_side, sort=self.sort)
+
+    def batch_plan(self) -> BatchPlan:
+        """The plan this adapter scores under (the padding side resolved from the tokenizer)."""
+        side = self.padding_side or getattr(self.tokenizer, "padding_side", "right")
+        return BatchPlan(batch_size=self.batch_size, padding_side=side, max_length=self.max_length,
+                         sort=self.sort, max_tokens_per_batch=self.max_tokens_per_batch)
+
+    def tokenizer_settings(self) -> dict[str, Any]:
+        """How texts become tokens: the tokenizer, truncation (``longest_first`` up to ``max_length``)."""
+        tok = self.tokenizer
+        return {"tokenizer": type(tok).__name__, "tokenizer_name": getattr(tok, "name_or_path", None),
+                "truncation": "longest_first", "max_length": self.max_length,
+                "model_max_length": _int_or_none(getattr(tok, "model_max_length", None)),
+                "input_names": list(self.input_names)}
+
+
+def _int_or_none(x: Any) -> int | None:
+    """An int that fits JSON (transformers' "no limit" is a huge int: ``None``)."""
+    return int(x) if isinstance(x, int) and 0 < x < 2**31 else None
 
 
 def normalise_tabular_records(records: Any, *, name: str = "model") -> Any:

@@ -16,11 +16,12 @@ from typing import Any
 import numpy as np
 
 from .._errors import InvalidInputError, ModelAdapterError, ModelOutputError, require
-from ._base import BaseAdapter, iter_token_budget_batches, normalise_tabular_records
+from ._base import BaseAdapter, TextBatchingMixin, normalise_tabular_records
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["OnnxTextAdapter", "OnnxTabularAdapter", "LABELS_METADATA_KEY", "load_session", "is_onnx_session"]
+__all__ = ["OnnxTextAdapter", "OnnxTabularAdapter", "LABELS_METADATA_KEY", "load_session", "is_onnx_session",
+           "session_settings"]
 
 #: Key of the ONNX ``metadata_props`` entry that holds the label names (a JSON list).
 LABELS_METADATA_KEY = "trusteq.labels"
@@ -54,6 +55,29 @@ def load_session(session_or_path: Any, *, providers: Sequence[Any] | None = None
     raise ModelAdapterError(
         "expected an onnxruntime.InferenceSession or a path to a .onnx file, got "
         f"{type(session_or_path).__name__}")
+
+
+def session_settings(session: Any) -> dict[str, Any]:
+    """The options of an ONNX Runtime session that change its numbers or its speed.
+
+    ``graph_optimization_level`` (fusions change float rounding), intra- and inter-op threads
+    (``0``: ONNX Runtime's default, one per physical core), the execution mode and the execution
+    providers in the order they are tried.
+    """
+    out: dict[str, Any] = {"onnxruntime_version": getattr(_ort(), "__version__", None),
+                           "execution_providers": list(session.get_providers())}
+    try:
+        opts = session.get_session_options()
+    except Exception:  # a session-like object without options: record what there is
+        logger.debug("session %r has no session options", session, exc_info=True)
+        return out
+    level = getattr(opts, "graph_optimization_level", None)
+    mode = getattr(opts, "execution_mode", None)
+    out.update({"graph_optimization_level": getattr(level, "name", None if level is None else str(level)),
+                "intra_op_num_threads": getattr(opts, "intra_op_num_threads", None),
+                "inter_op_num_threads": getattr(opts, "inter_op_num_threads", None),
+                "execution_mode": getattr(mode, "name", None if mode is None else str(mode))})
+    return out
 
 
 def _file_size(path: str | None) -> int | None:
@@ -109,7 +133,7 @@ def _zipmap_to_array(rows: list[dict[Any, float]], *, name: str) -> tuple[np.nda
     return arr, [str(k) for k in keys]
 
 
-class OnnxTextAdapter(BaseAdapter):
+class OnnxTextAdapter(TextBatchingMixin, BaseAdapter):
     """An ONNX text classifier (e.g. an exported BERT) plus its tokenizer as a :class:`ProbaModel`.
 
     The session is fed exactly its declared inputs among ``input_ids``, ``attention_mask`` and
@@ -183,12 +207,14 @@ class OnnxTextAdapter(BaseAdapter):
         super().__init__(labels, name=name, size_bytes=size, batch_size=batch_size)
 
     def _iter_scores(self, inputs: Any) -> Iterator[tuple[Any, Any]]:
-        for positions, arrays in iter_token_budget_batches(
-                inputs, self.tokenizer, max_length=self.max_length, batch_size=self.batch_size,
-                max_tokens_per_batch=self.max_tokens_per_batch, input_names=self.input_names):
+        for positions, arrays in self._token_batches(inputs):
             feed = {k: arrays[k].astype(self._dtypes[k], copy=False) for k in self.input_names}
             out = self.session.run([self.output_name], feed)[0]
             yield positions, out
+
+    def scoring_settings(self) -> dict[str, Any]:
+        """The batch plan, the tokenizer's truncation and the ONNX Runtime session's options."""
+        return {**super().scoring_settings(), **self.tokenizer_settings(), **session_settings(self.session)}
 
 
 class OnnxTabularAdapter(BaseAdapter):
@@ -269,6 +295,10 @@ class OnnxTabularAdapter(BaseAdapter):
             raise InvalidInputError(f"ONNX model {self.name!r} needs columns {missing}; records have "
                                     f"{list(batch.columns)}")
         return {n: batch[n].to_numpy().astype(dtype).reshape(-1, 1) for n, dtype, _ in self._inputs}
+
+    def scoring_settings(self) -> dict[str, Any]:
+        """The batch plan and the ONNX Runtime session's options."""
+        return {**super().scoring_settings(), **session_settings(self.session)}
 
     def _score_batch(self, batch: Any) -> np.ndarray:
         out = self.session.run([self.output_name], self._feed(batch))[0]

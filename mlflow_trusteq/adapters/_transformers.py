@@ -12,7 +12,7 @@ from typing import Any
 
 
 from .._errors import ModelAdapterError, require
-from ._base import BaseAdapter, iter_token_budget_batches
+from ._base import BaseAdapter, TextBatchingMixin
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def _param_bytes(model: Any) -> int:
                + sum(b.numel() * b.element_size() for b in model.buffers()))
 
 
-class TransformersAdapter(BaseAdapter):
+class TransformersAdapter(TextBatchingMixin, BaseAdapter):
     """A transformers sequence classifier and its tokenizer as a :class:`ProbaModel`.
 
     Records are single texts (one column) or text pairs (two columns, encoded as
@@ -139,9 +139,16 @@ class TransformersAdapter(BaseAdapter):
     def _iter_scores(self, inputs: Any) -> Iterator[tuple[Any, Any]]:
         torch = _torch()
         with torch.inference_mode():
-            for positions, arrays in iter_token_budget_batches(
-                    inputs, self.tokenizer, max_length=self.max_length, batch_size=self.batch_size,
-                    max_tokens_per_batch=self.max_tokens_per_batch, input_names=self.input_names):
+            for positions, arrays in self._token_batches(inputs):
                 feed = {k: torch.from_numpy(v).to(self.device) for k, v in arrays.items()}
                 logits = self.model(**feed).logits
                 yield positions, logits.detach().to("cpu", torch.float64).numpy()
+
+    def scoring_settings(self) -> dict[str, Any]:
+        """The batch plan, the tokenizer's truncation, and torch's threads, dtype and device."""
+        torch = _torch()
+        param = next(self.model.parameters())
+        return {**super().scoring_settings(), **self.tokenizer_settings(),
+                "torch_version": str(torch.__version__), "torch_num_threads": int(torch.get_num_threads()),
+                "torch_num_interop_threads": int(torch.get_num_interop_threads()),
+                "torch_dtype": str(param.dtype).removeprefix("torch."), "device": self.device}
