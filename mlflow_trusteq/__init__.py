@@ -6,6 +6,8 @@ The public API:
   :class:`TrustEqConfig` (with :class:`AlignmentConfig` and :class:`RobustnessConfig` for the
   optional sections);
 - :class:`Policy` judges a report into a :class:`Verdict`;
+- :func:`compare_candidates` (parent, several candidates, data -> :class:`CandidateComparison`):
+  each candidate measured and judged against one parent scored once, the Pareto fronts marked;
 - :func:`as_proba_model` turns a model into the ``predict_proba`` adapter ``compare`` scores;
 - the error tree, rooted at :class:`TrustEqError`.
 
@@ -37,6 +39,7 @@ from ._errors import (
 # eager, so that the name ``compare`` is the function even after ``import mlflow_trusteq.compare``
 from .compare import TrustReport, compare  # numpy only; pandas loads when compare() runs
 from .policy import Policy, Verdict
+from .candidates import CandidateComparison, compare_candidates
 
 if TYPE_CHECKING:
     from .adapters import as_proba_model
@@ -48,6 +51,8 @@ from ._version import __version__
 __all__ = [
     "__version__",
     "compare",
+    "compare_candidates",
+    "CandidateComparison",
     "TrustReport",
     "Estimate",
     "TrustEqConfig",

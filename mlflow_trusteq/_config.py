@@ -18,6 +18,8 @@ from ._errors import InvalidInputError
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from ._consistency import ConsistencyConfig
+    from .adapters import BatchPlan
     from .attack import RobustnessConfig
     from .explain import AlignmentConfig
     from .policy import Policy
@@ -64,6 +66,27 @@ class TrustEqConfig:
         (evaluator) Rows of the logged disagreement table.
     record_verdict : bool, default True
         (evaluator) Record the signed verdict on the candidate's registered version.
+    engine : {"local", "spark"}, default "local"
+        (evaluator, CLI) ``"spark"`` measures a Spark DataFrame, table or Parquet path of any size
+        with :func:`mlflow_trusteq.spark.compare_spark` (needs ``pip install 'mlflow-trusteq[spark]'``).
+    row_key : str, optional
+        (Spark engine) The column whose value seeds each row's bootstrap weights; default: a stable
+        hash of the row's feature values and gold label.
+    parent_cache : bool, default True
+        Reuse the parent's probabilities from an earlier call on the same rows (see
+        :mod:`mlflow_trusteq._cache`); a hit is logged and recorded in the settings.
+    serving_plan : dict or BatchPlan, default ``{"batch_size": 1}``
+        How the models are batched where they serve (:class:`~mlflow_trusteq.adapters.BatchPlan`:
+        ``batch_size``, ``padding_side``, ``max_length``, ``sort``, ``max_tokens_per_batch``; a
+        field left out keeps the model's own). Recorded with the result.
+    headline_plan : {"evaluation", "serving"}, default "evaluation"
+        The plan the report's numbers are scored under: the models' own (token-budget, length-sorted
+        batches) or ``serving_plan``. Self-consistency compares it with the other one.
+    consistency : "auto", bool, dict or ConsistencyConfig, default "auto"
+        Score a sample of the rows under the other plan and report each model's self-loyalty
+        (:mod:`mlflow_trusteq._consistency`; dict keys ``n_samples``, ``random_state``, ``max_rows``).
+        ``"auto"``: the defaults, where both models are adapters trusteq built (a ready-made
+        ``ProbaModel`` cannot be re-batched: then *not requested*); ``True`` or a dict: required.
     """
 
     parent: str | None = None
@@ -84,6 +107,12 @@ class TrustEqConfig:
     record_verdict: bool = True
     parent_kwargs: dict[str, Any] = field(default_factory=dict)
     candidate_kwargs: dict[str, Any] = field(default_factory=dict)
+    engine: str = "local"
+    row_key: str | None = None
+    parent_cache: bool = True
+    serving_plan: Mapping[str, Any] | BatchPlan | None = None
+    headline_plan: str = "evaluation"
+    consistency: str | bool | Mapping[str, Any] | ConsistencyConfig | None = "auto"
 
     def __post_init__(self) -> None:
         for key in _POSITIVE_INTS:
@@ -92,6 +121,12 @@ class TrustEqConfig:
                 raise InvalidInputError(f"`{key}` must be a positive integer, got {value!r}")
         if self.feature_columns is not None and not isinstance(self.feature_columns, tuple):
             object.__setattr__(self, "feature_columns", tuple(self.feature_columns))
+        self.serving_batch_plan()  # validated here, once: a bad plan is an error before anything runs
+        self.consistency_config()
+        if self.headline_plan not in ("evaluation", "serving"):
+            raise InvalidInputError(f"`headline_plan` must be 'evaluation' or 'serving', got {self.headline_plan!r}")
+        if self.engine not in ("local", "spark"):
+            raise InvalidInputError(f"`engine` must be 'local' or 'spark', got {self.engine!r}")
         if self.parent is not None and not isinstance(self.parent, str):
             raise InvalidInputError(
                 f"`parent` must be a model URI, a name/version mapping or 'lineage', got {self.parent!r}")
@@ -137,6 +172,18 @@ class TrustEqConfig:
             given["parent"] = f"models:/{parent['name']}/{parent['version']}"
         return cls(**(values | given))
 
+    def serving_batch_plan(self) -> BatchPlan:
+        """The serving plan (default: batch size 1, everything else the model's own)."""
+        from .adapters._plan import BatchPlan
+
+        return BatchPlan(batch_size=1) if self.serving_plan is None else BatchPlan.from_value(self.serving_plan)
+
+    def consistency_config(self) -> ConsistencyConfig | None:
+        """The self-consistency stage's config, or ``None`` when it is turned off."""
+        from ._consistency import ConsistencyConfig
+
+        return ConsistencyConfig.from_value(self.consistency)
+
     def alignment_config(self) -> AlignmentConfig | None:
         """The alignment section's config, or ``None`` when it is not requested."""
         return _section_config(self.alignment, "explain", "AlignmentConfig")
@@ -148,7 +195,8 @@ class TrustEqConfig:
 
 #: the fields that change a number (the rest say what to compare with, how to judge, where to log)
 MEASUREMENT_FIELDS = ("feature_columns", "js_base", "n_bins_equal_width", "n_bins_equal_mass", "min_bin_count",
-                      "n_resamples", "confidence", "random_state", "chunk_size", "alignment", "robustness")
+                      "n_resamples", "confidence", "random_state", "chunk_size", "alignment", "robustness",
+                      "serving_plan", "headline_plan", "consistency", "engine", "row_key")
 
 
 def _section_config(value: Any, module: str, cls_name: str) -> Any:

@@ -6,8 +6,9 @@ A report key is a ``/``-separated path::
 
     [<section>/<method>/[<qualifier>/...]][<role>/]<metric>
 
-- ``section``: ``alignment`` or ``robustness`` (absent for the core metrics);
-- ``method``: the explainer (``lime``, ``shap``) or the attack recipe (``word``, ``char``);
+- ``section``: ``alignment``, ``robustness`` or ``consistency`` (absent for the core metrics);
+- ``method``: the explainer (``lime``, ``shap``), the attack recipe (``word``, ``char``) or, for
+  self-consistency, ``batch`` (each model against itself under another batch plan);
 - ``qualifier``: a variant of the measurement (``normalized``, ``noise_floor``, ``own``,
   ``reverse``);
 - ``role``: ``parent``, ``candidate`` or ``diff`` (candidate minus parent); absent for a *pair*
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 __all__ = ["SECTIONS", "ROLES", "MetricKey", "parse_key", "format_key", "MetricInfo", "METRIC_INFO",
            "register_metric", "metric_info", "mlflow_name", "parse_mlflow_name", "NAMESPACE"]
 
-SECTIONS = ("alignment", "robustness")
+SECTIONS = ("alignment", "robustness", "consistency")
 ROLES = ("parent", "candidate", "diff")
 NAMESPACE = "trusteq"
 _BOUNDS = ("ci_lower", "ci_upper")
@@ -191,6 +192,10 @@ def _register_all() -> None:
                    skipped_under=cal),
         MetricInfo("ece_equal_mass", False, description="expected calibration error, equal-mass bins", group=cal,
                    skipped_under=cal),
+        MetricInfo("ece_sq_debiased", False, None, 1.0,
+                   "squared l2 calibration error, debiased (Kumar et al. 2019), equal-width bins; may be < 0",
+                   group=cal, skipped_under=cal),
+        MetricInfo("latency", False, 0.0, None, "seconds per call at batch size 1 (median of repeats)", group=eff),
         MetricInfo("mce_equal_width", False, description="maximum calibration error, equal-width bins", group=cal,
                    skipped_under=cal),
         MetricInfo("mce_equal_mass", False, description="maximum calibration error, equal-mass bins", group=cal,

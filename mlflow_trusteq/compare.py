@@ -14,7 +14,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Union
 
@@ -27,13 +27,14 @@ from ._types import Estimate, to_jsonable
 if TYPE_CHECKING:
     import pandas as pd
 
+    from ._consistency import ConsistencyResult
     from .adapters import ProbaModel
     from .attack import RobustnessConfig, RobustnessResult
     from .explain import AlignmentConfig, AlignmentResult
     from .metrics import PairSummary
 
 #: the result of an optional stage, kept typed in :attr:`TrustReport.sections`
-Section = Union["AlignmentResult", "RobustnessResult"]
+Section = Union["AlignmentResult", "RobustnessResult", "ConsistencyResult"]
 
 logger = logging.getLogger(__name__)
 
@@ -147,6 +148,10 @@ class TrustReport:
         """The robustness section (``None`` if it was not measured)."""
         return self._section("robustness")  # type: ignore[return-value]
 
+    def consistency(self) -> ConsistencyResult | None:
+        """The self-consistency section (``None`` if it was not measured)."""
+        return self._section("consistency")  # type: ignore[return-value]
+
     def _section(self, name: str) -> Section | None:
         if name not in self.sections:
             return None
@@ -163,7 +168,11 @@ def _section_from_dict(name: str, d: Mapping[str, Any]) -> Section:
         from .attack import RobustnessResult
 
         return RobustnessResult.from_dict(dict(d))
-    raise InvalidInputError(f"unknown report section {name!r}; known: ['alignment', 'robustness']")
+    if name == "consistency":
+        from ._consistency import ConsistencyResult
+
+        return ConsistencyResult.from_dict(dict(d))
+    raise InvalidInputError(f"unknown report section {name!r}; known: ['alignment', 'robustness', 'consistency']")
 
 
 def _sections_from_dict(d: Mapping[str, Any]) -> dict[str, Section]:
@@ -175,14 +184,73 @@ def _float_or_none(x: float) -> float | None:
     return None if np.isnan(x) else x
 
 
-def data_digest(frame: pd.DataFrame) -> str:
-    """A stable SHA-256 of a data frame's values and column names (row order matters)."""
-    import pandas as pd
+#: the prefix of :func:`data_digest`'s value: the rule below, version 1
+DIGEST_SCHEME = "sha256-rows-v1"
 
+
+def data_digest(records: pd.DataFrame, targets: Sequence[Any] | np.ndarray | None = None) -> str:
+    """The canonical digest of the rows a report measured: what a verdict's ``data_digest`` names.
+
+    SHA-256 over UTF-8 lines, each a compact JSON array (``separators=(",", ":")``,
+    ``ensure_ascii=False``): first the feature column names in the order the models read them,
+    followed by ``true`` when gold labels were given, ``false`` otherwise; then one line per row
+    in order, its feature values followed by its gold label when given. A value is written as
+    what it is, not as its dtype: text as a string, an integral number (``3``, ``3.0``, ``np.int64(3)``)
+    as an integer, another finite number as the shortest float that round-trips (``repr``), a
+    boolean as ``true``/``false``, a missing value (``None``, ``NaN``, ``pd.NA``) as ``null``,
+    ``±inf`` as the strings ``"inf"``/``"-inf"``, anything else as ``str(value)``. The index and
+    the name of the label column are not hashed (an API caller may pass the labels as an array).
+    Written ``sha256-rows-v1:<hex>``; the README has a ten-line re-implementation with hashlib.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> a = data_digest(pd.DataFrame({"x": [1, 2]}), targets=[0, 1])
+    >>> a == data_digest(pd.DataFrame({"x": [1.0, 2.0]}, index=[7, 9]), targets=["0", "1"])
+    False
+    >>> a == data_digest(pd.DataFrame({"x": [1.0, 2.0]}, index=[7, 9]), targets=[0, 1])
+    True
+    """
+    columns = [str(c) for c in records.columns]
+    y = None if targets is None else list(np.asarray(targets, dtype=object))
+    if y is not None and len(y) != len(records):
+        raise InvalidInputError(f"{len(y)} gold labels for {len(records)} rows")
     h = hashlib.sha256()
-    h.update(json.dumps([str(c) for c in frame.columns]).encode())
-    h.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
-    return h.hexdigest()
+    h.update(_digest_line([*columns, y is not None]))
+    for i, row in enumerate(records.itertuples(index=False, name=None)):
+        h.update(_digest_line([*row, y[i]] if y is not None else list(row)))
+    return f"{DIGEST_SCHEME}:{h.hexdigest()}"
+
+
+def _digest_line(cells: list[Any]) -> bytes:
+    return (json.dumps([_canonical_value(v) for v in cells], separators=(",", ":"), ensure_ascii=False,
+                       allow_nan=False) + "\n").encode("utf-8")
+
+
+def _canonical_value(v: Any) -> Any:
+    """One cell as :func:`data_digest` writes it (see there)."""
+    if isinstance(v, np.generic):
+        v = v.item()
+    if v is None or isinstance(v, str):
+        return v
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, int):
+        return v
+    if isinstance(v, float):
+        if v != v:
+            return None
+        if v in (float("inf"), float("-inf")):
+            return "inf" if v > 0 else "-inf"
+        return int(v) if v.is_integer() else v
+    try:
+        import pandas as pd
+
+        if v is pd.NA or v is pd.NaT:
+            return None
+    except ImportError:  # pragma: no cover - pandas is there whenever a frame is
+        pass
+    return str(v)
 
 
 def infer_kind(records: pd.DataFrame) -> str:
@@ -241,7 +309,14 @@ def _split_data(frame: pd.DataFrame, targets: Any, feature_columns: Sequence[str
         raise InvalidInputError("no feature columns left once the targets column is removed")
     records = frame[list(feature_columns)].reset_index(drop=True)
     kind = infer_kind(records)
-    if kind != "tabular":
+    if kind == "tabular":
+        missing_cells = records.isna().to_numpy()
+        if missing_cells.any():
+            row, col = (int(i) for i in np.argwhere(missing_cells)[0])
+            raise InvalidInputError(
+                f"feature column {records.columns[col]!r} has a missing value (NaN) at row {row} "
+                f"({int(missing_cells.any(axis=1).sum())} row(s) in all); drop or impute them first")
+    else:
         for c in records.columns:
             bad = records[c].map(lambda v: not isinstance(v, str))
             if bad.any():
@@ -299,6 +374,8 @@ class _Models:
     candidate: ProbaModel
     perm: np.ndarray
     labels: tuple[str, ...]
+    #: the adapters as built, before ``headline_plan="serving"`` re-planned them (``None`` otherwise)
+    own: tuple[ProbaModel, ProbaModel] | None = None
 
 
 @dataclass(frozen=True)
@@ -307,6 +384,7 @@ class _Scores:
     candidate: np.ndarray  # (n, k), columns in the parent's label order
     parent_seconds: float
     candidate_seconds: float
+    parent_cached: bool = False  # the parent's probabilities came from the parent cache
 
 
 def compare(
@@ -316,6 +394,7 @@ def compare(
     *,
     targets: str | Sequence[Any] | np.ndarray | None = None,
     config: TrustEqConfig | Mapping[str, Any] | None = None,
+    before_measuring: Callable[[], None] | None = None,
     **overrides: Any,
 ) -> TrustReport:
     """Measure how far ``candidate`` is from being trust-equivalent to ``parent`` on ``data``.
@@ -338,6 +417,10 @@ def compare(
         ``js_base``, the calibration bins, the bootstrap, ``chunk_size``, ``alignment``,
         ``robustness``, ``parent_kwargs``, ``candidate_kwargs``). Its evaluator-only fields
         (``parent``, ``policy``...) are not used here.
+    before_measuring : callable, optional
+        Called with no argument once the data, both models and their labels are validated, before
+        anything is scored (the MLflow evaluator clears a version's earlier verdict there, so that
+        bad input never changes the registry).
     **overrides
         Any field of :class:`~mlflow_trusteq.TrustEqConfig`, replacing that of ``config``
         (``compare(p, c, df, targets="label", n_resamples=200)``); an unknown name is an error.
@@ -350,26 +433,56 @@ def compare(
     inputs = _prepare_inputs(data, targets, cfg)
     models = _load_models(parent, candidate, cfg)
     y = _encode_gold(inputs, models)
-    scores = _score(models, inputs.records, cfg.chunk_size)
-    summary, metrics, skipped = _measure_core(scores, y, cfg)
-    _measure_efficiency(models, scores, len(inputs.records), metrics, skipped)
+    if before_measuring is not None:
+        before_measuring()
+    digest = _inputs_digest(inputs)
+    parent_key = None
+    if cfg.parent_cache and cfg.headline_plan == "evaluation":  # the cache knows the models' own plan only
+        from ._cache import parent_scores_key
+
+        parent_key = parent_scores_key(parent, digest, chunk_size=cfg.chunk_size, parent_kwargs=cfg.parent_kwargs)
+    scores = _score(models, inputs.records, cfg.chunk_size, parent_key=parent_key)
+    return _measure(models, inputs, scores, y, cfg, digest=digest)
+
+
+def _measure(models: _Models, inputs: _Inputs, scores: _Scores, y: np.ndarray | None,
+             cfg: TrustEqConfig, *, summary: PairSummary | None = None, n_examples: int | None = None,
+             digest: str | None = None, extra_settings: Mapping[str, Any] | None = None) -> TrustReport:
+    """Every measurement on the scored probabilities -> the report (shared with ``compare_candidates``).
+
+    The Spark engine passes the ``summary`` it merged from the whole table of ``n_examples`` rows
+    (and its ``digest``): ``inputs`` and ``scores`` are then the sample the sections run on.
+    """
+    if summary is None:
+        summary, metrics, skipped = _measure_core(scores, y, cfg)
+    else:
+        metrics, skipped = dict(summary.estimates), _core_skipped(summary.has_targets)
+    n = len(inputs.records) if n_examples is None else n_examples
+    timing = _measure_efficiency(models, scores, n, metrics, skipped, records=inputs.records, confidence=cfg.confidence)
     sections = _run_sections(models, inputs, scores, y, cfg, metrics, skipped)
+    _run_consistency(models, inputs, scores, cfg, sections, metrics, skipped)
+    settings = _settings(cfg, inputs, models, scores, summary)
+    settings["timing"] = timing
+    if scores.parent_cached:
+        settings["parent_scores"] = ("cached: the parent's probabilities (and parent_seconds) come from an earlier "
+                                     "call on the same rows")
+    settings.update(extra_settings or {})
     return TrustReport(
         metrics=metrics,
         labels=models.labels,
-        n_examples=len(inputs.records),
-        has_targets=y is not None,
+        n_examples=n,
+        has_targets=summary.has_targets,
         kind=inputs.kind,
         feature_columns=tuple(str(c) for c in inputs.records.columns),
         parent_name=models.parent.name,
         candidate_name=models.candidate.name,
-        settings=_settings(cfg, inputs, models, scores, summary),
+        settings=settings,
         skipped=skipped,
         flip_matrix=[[int(x) for x in row] for row in np.asarray(summary.flip_matrix)],
         per_class_loyalty=[float(x) for x in summary.per_class_loyalty],
         reliability=to_jsonable(summary.reliability),
         sections=sections,
-        data_digest=_inputs_digest(inputs),
+        data_digest=digest or _inputs_digest(inputs),
         created_at=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         predictions=Predictions(scores.parent, scores.candidate, y, inputs.records),
     )
@@ -387,7 +500,29 @@ def _load_models(parent: Any, candidate: Any, cfg: TrustEqConfig) -> _Models:
     parent_model = as_proba_model(parent, **dict(cfg.parent_kwargs))
     candidate_model = as_proba_model(candidate, **dict(cfg.candidate_kwargs))
     perm = align_labels(parent_model.labels, candidate_model.labels)
-    return _Models(parent_model, candidate_model, np.asarray(perm), tuple(parent_model.labels))
+    models = _Models(parent_model, candidate_model, np.asarray(perm), tuple(parent_model.labels))
+    return _apply_headline_plan(models, cfg)
+
+
+def _apply_headline_plan(models: _Models, cfg: TrustEqConfig) -> _Models:
+    """Both models under the headline plan; a serving plan a model cannot take is an error here, before scoring."""
+    import dataclasses
+
+    from .adapters import BaseAdapter
+
+    plan = cfg.serving_batch_plan()
+    planned = []
+    for role, model in (("parent", models.parent), ("candidate", models.candidate)):
+        if isinstance(model, BaseAdapter):
+            planned.append(model.with_batch_plan(plan))  # raises for a plan the model cannot take
+        elif cfg.headline_plan == "serving":
+            raise InvalidInputError(
+                f"headline_plan='serving': the {role} {model.name!r} is a {type(model).__name__}, not an adapter "
+                "trusteq built, so its batching cannot be changed; wrap the model itself (as_proba_model)")
+    if cfg.headline_plan != "serving":
+        return models
+    return dataclasses.replace(models, parent=planned[0], candidate=planned[1],
+                               own=(models.parent, models.candidate))
 
 
 def _encode_gold(inputs: _Inputs, models: _Models) -> np.ndarray | None:
@@ -397,16 +532,29 @@ def _encode_gold(inputs: _Inputs, models: _Models) -> np.ndarray | None:
     return encode_targets(inputs.y_raw, models.labels) if inputs.y_raw is not None else None
 
 
-def _score(models: _Models, records: pd.DataFrame, chunk_size: int) -> _Scores:
-    logger.info("scoring %d rows with parent %s and candidate %s", len(records), models.parent.name,
-                models.candidate.name)
-    P, Q, t_parent, t_candidate = _score_both(models.parent, models.candidate, records, chunk_size)
+def _score(models: _Models, records: pd.DataFrame, chunk_size: int, parent_key: str | None = None) -> _Scores:
+    from . import _cache
+
+    hit = _cache.get_parent_scores(parent_key) if parent_key else None
+    if hit is not None:
+        from .candidates import _timed_proba
+
+        logger.info("scoring %d rows with candidate %s (parent %s: cached)", len(records), models.candidate.name,
+                    models.parent.name)
+        P, t_parent = hit
+        Q, t_candidate = _timed_proba(models.candidate, records, chunk_size, "candidate")
+    else:
+        logger.info("scoring %d rows with parent %s and candidate %s", len(records), models.parent.name,
+                    models.candidate.name)
+        P, Q, t_parent, t_candidate = _score_both(models.parent, models.candidate, records, chunk_size)
+        if parent_key:
+            _cache.put_parent_scores(parent_key, P, t_parent)
     Q = Q[:, models.perm]
     for name, arr in (("parent", P), ("candidate", Q)):
         if arr.shape[1] != len(models.labels):
             raise ModelOutputError(
                 f"the {name} returned {arr.shape[1]} probability columns for {len(models.labels)} labels")
-    return _Scores(P, Q, t_parent, t_candidate)
+    return _Scores(P, Q, t_parent, t_candidate, parent_cached=hit is not None)
 
 
 def _measure_core(scores: _Scores, y: np.ndarray | None, cfg: TrustEqConfig
@@ -418,26 +566,70 @@ def _measure_core(scores: _Scores, y: np.ndarray | None, cfg: TrustEqConfig
                              n_bins_equal_width=cfg.n_bins_equal_width, n_bins_equal_mass=cfg.n_bins_equal_mass,
                              min_bin_count=cfg.min_bin_count, n_resamples=cfg.n_resamples,
                              confidence=cfg.confidence, random_state=cfg.random_state)
+    return summary, dict(summary.estimates), _core_skipped(y is not None)
+
+
+def _core_skipped(has_targets: bool) -> dict[str, str]:
+    """What the core metrics leave unmeasured: without gold labels, calibration and accuracy."""
     skipped: dict[str, str] = {}
-    if y is None:
+    if not has_targets:
         skipped["calibration"] = "not measured: no gold labels were given (pass `targets=`)"
         skipped["accuracy"] = "not measured: no gold labels were given (pass `targets=`)"
-    return summary, dict(summary.estimates), skipped
+    return skipped
 
 
 def _measure_efficiency(models: _Models, scores: _Scores, n: int, metrics: dict[str, Estimate],
-                        skipped: dict[str, str]) -> None:
-    """Throughput on the same chunks in the same run, and size on disk."""
+                        skipped: dict[str, str], *, records: pd.DataFrame | None = None,
+                        confidence: float = 0.95) -> dict[str, Any]:
+    """Throughput of the scoring pass, the speed-up and latency from repeated timings (:mod:`._timing`), size.
+
+    Returns the timing settings (protocol, raw timings, thread settings) for the report.
+    """
     t_parent, t_candidate = scores.parent_seconds, scores.candidate_seconds
     metrics["parent/throughput"] = Estimate(n / t_parent if t_parent > 0 else float("nan"))
     metrics["candidate/throughput"] = Estimate(n / t_candidate if t_candidate > 0 else float("nan"))
     metrics["speedup"] = Estimate(t_parent / t_candidate if t_candidate > 0 else float("nan"))
+    timing: dict[str, Any] = {"protocol": "one timed scoring pass (no repeats)"}
+    if records is not None and len(records):
+        from ._timing import measure_speed
+
+        speed = measure_speed(models.parent, models.candidate, records, confidence=confidence)
+        metrics["speedup"] = speed.speedup
+        for role in ("parent", "candidate"):
+            metrics[f"{role}/latency"] = speed.latency(role)
+        timing = speed.settings()
     p_size, c_size = models.parent.size_bytes, models.candidate.size_bytes
-    if p_size and c_size:
-        metrics["size_ratio"] = Estimate(c_size / p_size)
-    else:
+    p_kind, c_kind = size_kind(models.parent), size_kind(models.candidate)
+    if not (p_size and c_size):
         skipped["size_ratio"] = "not measured: size on disk unknown for " + (
             "the parent" if not p_size else "the candidate")
+    elif p_kind != c_kind:
+        skipped["size_ratio"] = (f"not measured: the parent's size is its {_SIZE_KINDS[p_kind]} and the candidate's "
+                                 f"its {_SIZE_KINDS[c_kind]}; sizes of different kinds are not compared (give both "
+                                 "models as MLflow models, or both as objects)")
+    else:
+        metrics["size_ratio"] = Estimate(c_size / p_size)
+    return timing
+
+
+#: how a model's ``size_bytes`` was measured -> the words for it (``settings["size_rule"]`` records the kind)
+_SIZE_KINDS = {
+    "mlflow_model_folder": "MLflow model folder (the bytes of its files)",
+    "serialized": "serialized form (a scikit-learn estimator's pickle, the .onnx file, a torch model's parameters)",
+}
+
+
+def size_kind(model: ProbaModel) -> str:
+    """How ``model.size_bytes`` was measured: one rule for every entry point.
+
+    A model that comes from MLflow (a ``models:/``/``runs:/`` URI, a model folder or a loaded pyfunc
+    model, any flavour) is measured as its MLflow model folder: the bytes of its files, less the
+    ``registered_model_meta`` that MLflow writes there on loading (``"mlflow_model_folder"``).
+    Any other model as the adapter serializes it (``"serialized"``). ``size_ratio`` is measured only
+    between two sizes of the same kind.
+    """
+    kind = getattr(model, "size_kind", None)
+    return kind if kind in _SIZE_KINDS else "serialized"
 
 
 #: ``summarize_pair``'s names for options the config already records (config name on the right)
@@ -463,11 +655,18 @@ def _settings(cfg: TrustEqConfig, inputs: _Inputs, models: _Models, scores: _Sco
         "candidate_label_permutation": [int(i) for i in models.perm],
         "parent_size_bytes": models.parent.size_bytes,
         "candidate_size_bytes": models.candidate.size_bytes,
+        "size_rule": {"parent": size_kind(models.parent), "candidate": size_kind(models.candidate)},
         "parent_seconds": scores.parent_seconds,
         "candidate_seconds": scores.candidate_seconds,
         "metrics": _metric_settings(summary, settings_of_cfg={k: getattr(cfg, v) for k, v in
                                                                _METRIC_SETTING_NAMES.items()}),
     }
+    settings["serving_plan"] = cfg.serving_batch_plan().given()
+    settings["headline_plan"] = cfg.headline_plan
+    for role, model in (("parent", models.parent), ("candidate", models.candidate)):
+        scoring_settings = getattr(model, "scoring_settings", None)
+        if callable(scoring_settings):
+            settings[f"{role}_scoring"] = scoring_settings()
     for attr in ("batch_size", "max_length", "max_tokens_per_batch"):
         for role, model in (("parent", models.parent), ("candidate", models.candidate)):
             if getattr(model, attr, None) is not None:
@@ -493,7 +692,8 @@ def _run_sections(models: _Models, inputs: _Inputs, scores: _Scores, y: np.ndarr
     pred = scores.parent.argmax(axis=1)
     robustness = cfg.robustness_config()
     if inputs.kind == "tabular" and robustness is not None:
-        skipped["robustness"] = "not measured: the word and character attacks need text inputs"
+        skipped["robustness"] = ("not applicable: the robustness attacks replace words and characters, so they "
+                                 "need text inputs, and this data is tabular (leave `robustness` off for it)")
         robustness = None
     stages: tuple[tuple[str, Any, Any], ...] = (("alignment", cfg.alignment_config(), _run_alignment),
                                                 ("robustness", robustness, _run_robustness))
@@ -517,13 +717,48 @@ def _run_sections(models: _Models, inputs: _Inputs, scores: _Scores, y: np.ndarr
     return sections
 
 
-def _inputs_digest(inputs: _Inputs) -> str:
-    import pandas as pd
+def _run_consistency(models: _Models, inputs: _Inputs, scores: _Scores, cfg: TrustEqConfig,
+                     sections: dict[str, Section], metrics: dict[str, Estimate], skipped: dict[str, str]) -> None:
+    """Each model against itself under the other batch plan (:mod:`mlflow_trusteq._consistency`)."""
+    from ._consistency import measure_self_consistency
+    from .adapters import BaseAdapter
 
-    if inputs.target_col is None:
-        return data_digest(inputs.records)
-    gold = inputs.frame[[inputs.target_col]].reset_index(drop=True)
-    return data_digest(pd.concat([inputs.records, gold], axis=1))
+    config = cfg.consistency_config()
+    if config is None:
+        skipped["consistency"] = "not requested (pass `consistency=True` or a config)"
+        return
+    pair = {"parent": models.parent, "candidate": models.candidate}
+    not_adapters = [f"the {r} {m.name!r} ({type(m).__name__})" for r, m in pair.items()
+                    if not isinstance(m, BaseAdapter)]
+    if not_adapters and models.own is None:
+        why = (f"{' and '.join(not_adapters)} is not an adapter trusteq built, so its batching cannot be changed; "
+               "pass the model itself")
+        # "auto" measures what can be measured; asked for explicitly, it is a check that could not run (fail closed)
+        skipped["consistency"] = (f"not requested (consistency='auto'): {why}" if cfg.consistency == "auto"
+                                  else f"not measured: {why}")
+        return
+    if models.own is not None:
+        others = {"parent": models.own[0], "candidate": models.own[1]}
+    else:
+        plan = cfg.serving_batch_plan()
+        others = {r: m.with_batch_plan(plan) for r, m in pair.items()}  # type: ignore[attr-defined]
+    try:
+        result = measure_self_consistency(
+            pair, others, inputs.records, {"parent": scores.parent, "candidate": scores.candidate},
+            candidate_perm=models.perm, labels=models.labels, config=config, headline_plan=cfg.headline_plan,
+            js_base=cfg.js_base, n_resamples=cfg.n_resamples, confidence=cfg.confidence,
+            random_state=cfg.random_state)
+    except Exception as exc:  # fail closed: recorded as skipped with the error, the policy fails it
+        logger.exception("consistency stage failed")
+        skipped["consistency"] = f"error: {type(exc).__name__}: {exc}"
+        return
+    sections["consistency"] = result
+    metrics.update({f"consistency/{k}": v for k, v in result.estimates().items()})
+
+
+def _inputs_digest(inputs: _Inputs) -> str:
+    """:func:`data_digest` of the rows the models read and their gold labels (named or given as an array)."""
+    return data_digest(inputs.records, inputs.y_raw)
 
 
 def _run_alignment(parent: ProbaModel, candidate: ProbaModel, records: pd.DataFrame, kind: str,

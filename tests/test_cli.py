@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 import subprocess
 import sys
@@ -143,3 +144,106 @@ def test_read_table_lives_below_the_cli():
 
     with pytest.raises(Exception, match="does not exist"):
         read_table("/nonexistent/file.csv")
+
+
+# --- issue 14: the CLI's mistakes are loud, its outputs are for people and for scripts ----------------------------
+
+
+def _run_id(output: str) -> str:
+    return output.split("trusteq show ")[1].split(")")[0]
+
+
+def test_show_exits_0_for_a_shown_fail_with_or_without_json(store):
+    r = run("evaluate", "models:/sk-sst2/3", "--parent", "models:/sk-sst2/1", "--data", store["data"],
+            "--text-column", "sentence", "--label-column", "label", "--n-resamples", "100", "--no-record")
+    assert r.exit_code == 1 and "FAIL" in r.output
+    run_id = _run_id(r.output)
+    shown = run("show", run_id)
+    assert shown.exit_code == 0 and "FAIL" in shown.output, "showing is not judging"
+    as_json = run("show", run_id, "--json")
+    assert as_json.exit_code == 0 and json.loads(as_json.stdout)["n_examples"] == 200
+
+
+def test_show_keeps_mlflow_progress_bars_out(store):
+    r = run("evaluate", "models:/sk-sst2/2", "--parent", "models:/sk-sst2/1", "--data", store["data"],
+            "--text-column", "sentence", "--label-column", "label", "--n-resamples", "100", "--no-record")
+    assert r.exit_code == 0, r.output
+    for extra in ([], ["--json"]):
+        shown = run("show", _run_id(r.output), *extra)
+        assert shown.exit_code == 0 and "Downloading artifacts" not in shown.output, shown.output
+
+
+def test_evaluate_json_and_quiet(store):
+    args = ["evaluate", "models:/sk-sst2/2", "--parent", "models:/sk-sst2/1", "--data", store["data"],
+            "--text-column", "sentence", "--label-column", "label", "--n-resamples", "100", "--no-record"]
+    r = run(*args, "--json")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)  # stdout is the JSON alone: logs and MLflow's messages go to stderr
+    assert out["verdict"] == "pass" and out["passed"] is True and out["candidate"] == "models:/sk-sst2/2"
+    assert out["metrics"]["label_loyalty"]["value"] == 1.0 and out["data_digest"].startswith("sha256-rows-v1:")
+    assert out["recorded"] is False and "record_verdict=False" in out["not_recorded"]
+    report = json.loads(run("show", out["run_id"], "--json").stdout)
+    assert report["metrics"]["label_loyalty"]["value"] == out["metrics"]["label_loyalty"]["value"]
+    quiet = run(*args, "--quiet")
+    assert quiet.exit_code == 0 and quiet.stdout == ""
+    failing = run(*args[:1], "models:/sk-sst2/3", *args[2:], "--quiet")
+    assert failing.exit_code == 1 and failing.stdout == ""
+
+
+@pytest.fixture(scope="module")
+def tabular(store):
+    """sk-tab v1/v2: logistic regressions on three numeric features; a CSV with the features and the label."""
+    import mlflow
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(200, 3)), columns=["a", "b", "c"])
+    y = (X["a"] + 0.3 * X["b"] > 0).astype(int)
+    with mlflow.start_run():
+        for C in (1.0, 0.5):
+            mlflow.sklearn.log_model(LogisticRegression(C=C).fit(X, y), name="m", registered_model_name="sk-tab",
+                                     pip_requirements=["scikit-learn"])
+    path = store["root"] / "tab.csv"
+    X.assign(label=y).to_csv(path, index=False)
+    return str(path)
+
+
+def test_tabular_data_without_label_column_is_a_usage_error(tabular):
+    r = run("evaluate", "models:/sk-tab/2", "--parent", "models:/sk-tab/1", "--data", tabular, "--no-record")
+    assert r.exit_code == 2, r.output
+    assert "--label-column" in r.output and "tabular" in r.output
+
+
+def test_robustness_on_tabular_data_says_not_applicable(tabular):
+    r = run("evaluate", "models:/sk-tab/2", "--parent", "models:/sk-tab/1", "--data", tabular, "--label-column",
+            "label", "--robustness", "--n-resamples", "100", "--no-record", "--json")
+    assert r.exit_code in (0, 1), r.output
+    assert json.loads(r.stdout)["skipped"]["robustness"].startswith("not applicable")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("command", ["evaluate", "show"])
+def test_an_unreachable_tracking_server_is_a_usage_error_within_seconds(store, command):
+    import os
+    import time
+
+    uri = f"http://127.0.0.1:{_free_port()}"  # nothing listens there
+    args = (["evaluate", "models:/sk-sst2/2", "--parent", "models:/sk-sst2/1", "--data", store["data"],
+             "--text-column", "sentence", "--label-column", "label"] if command == "evaluate"
+            else ["show", "0123456789abcdef0123456789abcdef"])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_HTTP_REQUEST")}
+    t0 = time.monotonic()
+    r = subprocess.run([sys.executable, "-m", "mlflow_trusteq.cli", *args, "--tracking-uri", uri, "--timeout", "2"],
+                       capture_output=True, text=True, timeout=120, env=env)
+    elapsed = time.monotonic() - t0
+    assert r.returncode == 2, r.stderr
+    assert f"the tracking server {uri} did not answer" in r.stderr and "--timeout" in r.stderr
+    assert elapsed < 30, f"took {elapsed:.0f} s"

@@ -14,8 +14,10 @@ MODULES = [
     "mlflow_trusteq.metrics.pair",
     "mlflow_trusteq.adapters.labels",
     "mlflow_trusteq.datasets",
+    "mlflow_trusteq.attack.wordnet",
     "mlflow_trusteq._keys",
     "mlflow_trusteq._format",
+    "mlflow_trusteq.candidates",
 ]
 
 

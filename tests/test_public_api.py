@@ -8,7 +8,8 @@ import sys
 
 import mlflow_trusteq
 
-PUBLIC = {"compare", "TrustReport", "Estimate", "TrustEqConfig", "AlignmentConfig", "RobustnessConfig", "Policy",
+PUBLIC = {"compare", "compare_candidates", "CandidateComparison",
+          "TrustReport", "Estimate", "TrustEqConfig", "AlignmentConfig", "RobustnessConfig", "Policy",
           "Verdict", "as_proba_model", "TrustEqError", "InvalidInputError", "LabelMismatchError", "ModelAdapterError",
           "PolicyError", "VerdictError", "MissingDependencyError", "ModelOutputError", "__version__"}
 

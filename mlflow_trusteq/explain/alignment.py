@@ -392,7 +392,7 @@ def measure_alignment(parent: Any, candidate: Any, records: pd.DataFrame, *, par
     records : pandas.DataFrame
         Feature columns only: one text column, two (a text pair), or tabular columns.
     parent_pred : array of shape (n,)
-        The parent's predicted class per row (index or label name).
+        The parent's predicted class per row, as a column index (the argmax of its probabilities).
     targets : array of shape (n,), optional
         Gold labels (index or label name); needed when ``config.target == "gold"``.
     kind : {"text", "tabular"}

@@ -10,9 +10,17 @@ Tags on a candidate model version (namespace ``trusteq.``; signing lives in ``tr
 ``trusteq.policy_digest``  digest of the policy that judged
 ``trusteq.reasons``        JSON list, one sentence per failed or skipped check
 ``trusteq.key_id``         the key of the keyring that signed
-``trusteq.signature``      ``hmac-sha256-v1:<hex>`` over all of the above plus the version's
+``trusteq.content_digest`` digest of the version's files when it was evaluated
+                           (``trusteq_gate.content``; the gate re-checks it at promotion)
+``trusteq.signature``      ``hmac-sha256-v2:<hex>`` over all of the above plus the version's
                            name, number and source (written last)
 =========================  ==============================================================
+
+Display tags (:data:`DISPLAY_TAGS`, not signed; written with the same credential, so that only the
+evaluator writes them; deleted with the verdict): ``trusteq.summary`` (the verdict in one line),
+``trusteq.report`` (``runs:/<run_id>/trusteq/report.html``) and ``trusteq.report_url`` (the MLflow
+UI's page of the report, against an http tracking server). The version's description gets a
+delimited trusteq block (:func:`record_display`); the rest of the description is the user's.
 
 The signing key comes from ``TRUSTEQ_SIGNING_KEY`` / ``TRUSTEQ_SIGNING_KEY_FILE`` /
 ``TRUSTEQ_SIGNING_KEYS_FILE`` (see ``trusteq_gate.signing.Keyring.from_env``).
@@ -24,8 +32,17 @@ import json
 import logging
 from typing import Any
 
-from trusteq_gate.client import ask_gate, read_model_version, write_model_version_tags
+from trusteq_gate.client import (
+    ContentChangedError,
+    ContentUnreadableError,
+    ask_gate,
+    read_model_version,
+    sign_and_write_verdict,
+    write_model_version_tags,
+)
+from trusteq_gate.content import client_version_digest
 from trusteq_gate.signing import (
+    MAX_VERSION,
     TAG_PARENT,
     TAG_SIGNATURE,
     VERDICT_TAGS,
@@ -33,7 +50,7 @@ from trusteq_gate.signing import (
     Keyring,
     SigningKeyError,
     check_version,
-    sign_verdict,
+    parse_version_number,
 )
 
 from .._errors import InvalidInputError, VerdictError
@@ -46,7 +63,13 @@ __all__ = [
     "clear_verdict",
     "verify_verdict",
     "load_keyring",
+    "content_digest_of",
+    "record_display",
+    "DISPLAY_TAGS",
 ]
+
+#: what a reviewer reads on the version: not signed, written only by the evaluator (see the module docstring)
+DISPLAY_TAGS = ("trusteq.summary", "trusteq.report", "trusteq.report_url")
 
 logger = logging.getLogger(__name__)
 
@@ -64,10 +87,26 @@ def load_keyring() -> Keyring:
 def _check_name_version(name: Any, version: Any) -> tuple[str, str]:
     if not isinstance(name, str) or not name.strip():
         raise InvalidInputError(f"Expected a registered model name, got {name!r}")
-    v = str(version).strip()
-    if not v.isdigit() or int(v) < 1:
-        raise InvalidInputError(f"Expected a model version number >= 1, got {version!r}")
-    return name, str(int(v))
+    n = parse_version_number(version)
+    if n is None:
+        raise InvalidInputError(f"Expected a model version number from 1 to {MAX_VERSION}, got {version!r}")
+    return name, str(n)
+
+
+def content_digest_of(client: Any, name: str, version: str | int) -> str:
+    """The digest of the files ``models:/name/version`` serves now (what a verdict is bound to).
+
+    Raises
+    ------
+    VerdictError
+        When the files cannot be read (the message names the location's problem).
+    """
+    name, version = _check_name_version(name, version)
+    try:
+        return client_version_digest(client, name, version)
+    except Exception as e:
+        raise VerdictError(f"Cannot read the files of models:/{name}/{version} to bind the verdict to them: "
+                           f"{type(e).__name__}: {e}") from e
 
 
 def resolve_models_uri(client: Any, uri: str) -> tuple[str, str] | None:
@@ -139,12 +178,17 @@ def record_verdict(
     policy_digest: str,
     reasons: list[str],
     keyring: Keyring | None = None,
+    content_digest: str | None = None,
 ) -> dict[str, str]:
     """Sign a verdict and record it on the model version (the signature tag is written last).
 
     The signed payload is the version's name, number and source as the registry records them,
     plus ``verdict``, ``run_id``, ``parent_uri`` (also written as the lineage tag),
-    ``data_digest``, ``policy_digest`` and ``reasons``; see ``trusteq_gate.signing``.
+    ``data_digest``, ``policy_digest``, ``reasons`` and the digest of the version's files
+    (:func:`content_digest_of`); see ``trusteq_gate.signing``.
+
+    ``content_digest`` is the digest taken when the evaluation started: the files are read
+    again now, and a mismatch (they were overwritten while being judged) records nothing.
 
     Returns
     -------
@@ -154,7 +198,8 @@ def record_verdict(
     Raises
     ------
     VerdictError
-        No signing key configured (the message says how to set one).
+        No signing key configured (the message says how to set one); the version's files cannot
+        be read, or changed since ``content_digest`` was taken.
     InvalidInputError
         A verdict other than ``"pass"``/``"fail"``, an empty run id or parent, or a parent that
         is the candidate itself.
@@ -173,11 +218,13 @@ def record_verdict(
     if resolve_models_uri(client, parent_uri) == (name, version):
         raise InvalidInputError(f"The candidate models:/{name}/{version} names itself as its parent ({parent_uri!r})")
     keyring = keyring or load_keyring()
-    mv = client.get_model_version(name, version)
-    tags = sign_verdict(keyring, name=mv.name, version=str(mv.version), source=mv.source, verdict=verdict,
-                        run_id=run_id, parent=parent_uri.strip(), data_digest=data_digest,
-                        policy_digest=policy_digest, reasons=_cap_reasons(list(reasons), run_id))
-    write_model_version_tags(client, name, version, tags, keyring)
+    try:
+        tags = sign_and_write_verdict(client, name, version, keyring, verdict=verdict, run_id=run_id,
+                                      parent=parent_uri.strip(), data_digest=data_digest,
+                                      policy_digest=policy_digest, reasons=_cap_reasons(list(reasons), run_id),
+                                      content_digest=content_digest)
+    except (ContentChangedError, ContentUnreadableError) as e:
+        raise VerdictError(f"No verdict is recorded: {e}; evaluate again.") from None
     logger.info("recorded a signed %r verdict on models:/%s/%s (key %s)", verdict, name, version, keyring.active)
     return tags
 
@@ -191,7 +238,7 @@ def clear_verdict(client: Any, name: str, version: str | int, *, keyring: Keyrin
     """
     name, version = _check_name_version(name, version)
     existing = client.get_model_version(name, version).tags
-    present = [t for t in VERDICT_TAGS if t in existing and t != TAG_PARENT]
+    present = [t for t in (*VERDICT_TAGS, *DISPLAY_TAGS) if t in existing and t != TAG_PARENT]
     if not present:
         return []
     present = [TAG_SIGNATURE, *[t for t in present if t != TAG_SIGNATURE]] if TAG_SIGNATURE in present else present
@@ -204,13 +251,57 @@ def clear_verdict(client: Any, name: str, version: str | int, *, keyring: Keyrin
         write_model_version_tags(client, name, version, {}, keyring, delete=present)
     except SigningKeyError as e:
         raise VerdictError(f"Cannot clear the verdict of models:/{name}/{version}: {e}") from None
+    _clear_description_block(client, name, version)
     return present
+
+
+def _clear_description_block(client: Any, name: str, version: str) -> None:
+    """The description's trusteq block says there is no verdict now (the user's text is kept)."""
+    from .runlog import BLOCK_BEGIN, cleared_block, merge_description
+
+    description = client.get_model_version(name, version).description or ""
+    if BLOCK_BEGIN in description:
+        client.update_model_version(name, version, description=merge_description(description, cleared_block()))
+
+
+def record_display(client: Any, name: str, version: str | int, tags: dict[str, str], *, description_block: str,
+                   keyring: Keyring | None = None) -> dict[str, str]:
+    """Write the display tags and the description's trusteq block of a version (after its verdict).
+
+    ``tags`` are :data:`DISPLAY_TAGS` entries, written through the same authenticated path as the
+    verdict; ``description_block`` replaces the trusteq block of the version's description (or is
+    appended to it), leaving the user's own text as it is. Returns the tags written.
+
+    Raises
+    ------
+    VerdictError
+        Against a tracking server without the signing key.
+    """
+    from .runlog import merge_description
+
+    name, version = _check_name_version(name, version)
+    unknown = sorted(set(tags) - set(DISPLAY_TAGS))
+    if unknown:
+        raise InvalidInputError(f"not display tags: {unknown}; known: {list(DISPLAY_TAGS)}")
+    if keyring is None:
+        try:
+            keyring = Keyring.from_env()
+        except SigningKeyError:
+            keyring = None  # enough for a local store; a tracking server refuses below
+    try:
+        write_model_version_tags(client, name, version, tags, keyring)
+    except SigningKeyError as e:
+        raise VerdictError(f"Cannot write the summary of models:/{name}/{version}: {e}") from None
+    mv = client.get_model_version(name, version)
+    client.update_model_version(name, version, description=merge_description(mv.description, description_block))
+    return dict(tags)
 
 
 def verify_verdict(client: Any, name: str, version: str | int, *, keyring: Keyring | None = None) -> Decision:
     """What the gate would decide for this version, and why.
 
-    Verifies locally with the signing key when one is configured here; without one, asks the
+    Verifies locally (reading the version's files to check them against the signed content
+    digest) with the signing key when one is configured here; without one, asks the
     tracking server's trusteq-gate (``/api/2.0/trusteq/verify``), so release engineers need no
     key.  With neither, the decision is a refusal that says so.
 
@@ -230,4 +321,5 @@ def verify_verdict(client: Any, name: str, version: str | int, *, keyring: Keyri
                 return from_server
     mv = client.get_model_version(name, version)
     return check_version(name=mv.name, version=str(mv.version), source=mv.source, tags=dict(mv.tags),
-                         keyring=keyring, lookup=lambda n, v: read_model_version(client, n, v))
+                         keyring=keyring, lookup=lambda n, v: read_model_version(client, n, v),
+                         content_of=lambda n, v: client_version_digest(client, n, v))

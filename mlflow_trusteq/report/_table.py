@@ -18,11 +18,11 @@ if TYPE_CHECKING:
     from ..compare import TrustReport
     from ..policy import CheckResult, Verdict
 
-GROUPS = ("fidelity", "accuracy", "calibration", "efficiency", "alignment", "robustness", "other")
+GROUPS = ("fidelity", "consistency", "accuracy", "calibration", "efficiency", "alignment", "robustness", "other")
 
 _ORDER = ["label_loyalty", "probability_loyalty", "negative_flip_rate", "positive_flip_rate", "accuracy",
-          "ece_equal_mass", "ece_equal_width", "mce_equal_mass", "mce_equal_width", "brier_loss", "log_loss",
-          "speedup", "size_ratio", "throughput"]
+          "ece_sq_debiased", "ece_equal_mass", "ece_equal_width", "mce_equal_mass", "mce_equal_width", "brier_loss",
+          "log_loss", "speedup", "size_ratio", "throughput", "latency"]
 
 
 @dataclass

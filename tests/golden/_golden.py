@@ -76,7 +76,8 @@ def tiny_bert_pair_reports() -> dict[str, str]:
     small = copy.deepcopy(model)
     small.bert.encoder.layer = small.bert.encoder.layer[:1]
     small.config.num_hidden_layers = 1
-    report = compare(model, small, dev, parent_kwargs={"tokenizer": tok}, candidate_kwargs={"tokenizer": tok}, targets="label", n_resamples=200, random_state=0)
+    report = compare(model, small, dev, parent_kwargs={"tokenizer": tok}, candidate_kwargs={"tokenizer": tok},
+                     targets="label", n_resamples=200, random_state=0)
     verdict = Policy.default().judge(report)
     return {"report.json": _canonical(report.to_dict()), "verdict.json": _canonical(verdict.to_dict())}
 

@@ -84,11 +84,19 @@ def test_bad_configurations_get_clear_errors(registered_models, sst2_small):
 
 
 def test_evaluators_none_does_not_start_without_a_parent():
+    """Through MLflow's own choice of evaluators: under ``evaluators=None`` trusteq needs a parent and a classifier;
+    named explicitly it claims the evaluation (and explains what is wrong itself)."""
+    from mlflow.models.evaluation.base import resolve_evaluators_and_configs
+
+    def chosen(evaluators, config, model_type):
+        return "trusteq" in {b.name for b in resolve_evaluators_and_configs(evaluators, config, model_type=model_type)}
+
+    assert not chosen(None, {}, "classifier")
+    assert not chosen(None, {"parent": "models:/a/1"}, "regressor")
+    assert chosen(None, {"parent": "models:/a/1"}, "classifier")
     from mlflow_trusteq.integration.evaluator import TrustEqEvaluator
 
-    assert not TrustEqEvaluator.can_evaluate(model_type="classifier", evaluator_config={})
-    assert not TrustEqEvaluator.can_evaluate(model_type="regressor", evaluator_config={"parent": "models:/a/1"})
-    assert TrustEqEvaluator.can_evaluate(model_type="classifier", evaluator_config={"parent": "models:/a/1"})
+    assert TrustEqEvaluator.can_evaluate(model_type="classifier", evaluator_config={}), "named explicitly: claimed"
 
 
 def test_label_mismatch_is_refused(local_registry, tfidf_pair, sst2_small):
@@ -120,7 +128,7 @@ def test_failure_midway_leaves_no_pass_verdict(registered_models, sst2_small, mo
     _evaluate(f"models:/{name}/2", dev.iloc[:60], parent=f"models:/{name}/1", n_resamples=100)
     assert client.get_model_version(name, "2").tags["trusteq.verdict"] == "pass"
 
-    from mlflow_trusteq.adapters import onnx as onnx_adapters
+    import mlflow_trusteq.adapters as onnx_adapters
 
     original = onnx_adapters.OnnxTextAdapter.predict_proba
     calls = {"n": 0}
@@ -141,3 +149,15 @@ def test_failure_midway_leaves_no_pass_verdict(registered_models, sst2_small, mo
     failed = client.search_runs([mlflow.get_experiment_by_name("trusteq-tests").experiment_id],
                                 "tags.`trusteq.status` = 'error'")
     assert failed and "crashed on batch 2" in failed[0].data.tags["trusteq.error"]
+
+
+def test_only_the_candidates_own_numbers_are_returned_to_mlflow():
+    """The parent's numbers, core or in a section, are never attributed to the candidate's model."""
+    from mlflow_trusteq.integration.evaluator import _is_parent_metric
+
+    assert _is_parent_metric("trusteq/parent/accuracy") and _is_parent_metric("trusteq/parent/accuracy/ci_lower")
+    assert _is_parent_metric("trusteq/robustness/char/parent/after_attack_accuracy")
+    assert _is_parent_metric("trusteq/robustness/char/own/parent/accuracy/ci_upper")
+    for own in ("trusteq/candidate/accuracy", "trusteq/diff/accuracy", "trusteq/label_loyalty", "trusteq/verdict",
+                "trusteq/robustness/char/candidate/after_attack_accuracy", "trusteq/n_examples"):
+        assert not _is_parent_metric(own), own
