@@ -125,7 +125,7 @@ def test_failure_midway_leaves_no_pass_verdict(registered_models, sst2_small, mo
     name = registered_models
     _, dev = sst2_small
     client = MlflowClient()
-    _evaluate(f"models:/{name}/2", dev.iloc[:60], parent=f"models:/{name}/1", n_resamples=100)
+    _evaluate(f"models:/{name}/2", dev, parent=f"models:/{name}/1", n_resamples=100)
     assert client.get_model_version(name, "2").tags["trusteq.verdict"] == "pass"
 
     import mlflow_trusteq.adapters as onnx_adapters
