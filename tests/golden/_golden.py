@@ -21,11 +21,13 @@ _VOLATILE_KEY = re.compile(r"(created_at|speedup|seconds|throughput|_per_s|laten
 
 
 def scrub(obj: Any) -> Any:
-    """Drop the keys whose values depend on the clock, recursively."""
+    """Drop the keys whose values depend on the clock, and local paths, recursively."""
     if isinstance(obj, dict):
         return {k: scrub(v) for k, v in obj.items() if not _VOLATILE_KEY.search(str(k))}
     if isinstance(obj, list):
         return [scrub(v) for v in obj]
+    if isinstance(obj, str) and obj.startswith(("/", "file:/")):
+        return "<local path>"  # where the checkout and its venv live, not a number
     return obj
 
 
