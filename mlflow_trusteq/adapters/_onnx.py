@@ -122,6 +122,20 @@ def _pick_output(session: Any, output_name: str | None, *, name: str) -> str:
         f"seq(map)): outputs {[(o.name, o.type, o.shape) for o in outputs]}; pass output_name=")
 
 
+def _kind_of_output(output_name: str) -> str:
+    """What an output's name says it holds: ``"logits"``, ``"proba"``, or ``"auto"`` (decide from the values).
+
+    Decided once per model from the graph, never per batch: a logits model whose scores happen to fall in
+    [0, 1] for one batch (an attacked sentence, a short batch) must not be read differently from the rest.
+    """
+    lowered = output_name.lower()
+    if "logit" in lowered:
+        return "logits"
+    if "prob" in lowered:
+        return "proba"
+    return "auto"
+
+
 def _zipmap_to_array(rows: list[dict[Any, float]], *, name: str) -> tuple[np.ndarray, list[str]]:
     if not rows:
         return np.empty((0, 0)), []
@@ -192,6 +206,7 @@ class OnnxTextAdapter(TextBatchingMixin, BaseAdapter):
             self._dtypes[i.name] = _INT_TYPES[i.type]
         self.input_names = tuple(i.name for i in inputs)
         self.output_name = _pick_output(session, output_name, name=name)
+        self.output_kind = _kind_of_output(self.output_name)
         if labels is None:
             labels = _labels_from_metadata(session)
             if labels is None:
@@ -257,6 +272,7 @@ class OnnxTabularAdapter(BaseAdapter):
                     "tensors only (a text model? use OnnxTextAdapter with its tokenizer)")
         self._inputs = [(i.name, _FLOAT_TYPES.get(i.type) or _INT_TYPES[i.type], i.shape) for i in inputs]
         self.output_name = _pick_output(session, output_name, name=name)
+        self.output_kind = _kind_of_output(self.output_name)
         out_type = next(o for o in session.get_outputs() if o.name == self.output_name).type
         self._zipmap = out_type.startswith("seq(")
         self.session = session

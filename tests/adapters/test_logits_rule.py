@@ -54,3 +54,30 @@ def test_float64_probabilities_keep_the_strict_tolerance():
     p[0] = [0.6, 0.41]  # 1 % off in float64 is not rounding: not a probability row
     with pytest.raises(ModelOutputError):
         to_probabilities(p, kind="proba")
+
+
+@pytest.mark.parametrize(("output_name", "expected"), [("logits", "softmax"), ("probabilities", "renormalise")])
+def test_onnx_output_name_decides_the_reading_once_for_every_batch(output_name, expected):
+    """A logits model whose scores fall in [0, 1] for one batch (found by the main job's word attack on an int8
+    ONNX export) is still read as logits: the graph's output name decides, not the batch's values."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    from mlflow_trusteq.adapters import as_proba_model
+
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], [output_name])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 2])],
+                              [helper.make_tensor_value_info(output_name, TensorProto.FLOAT, [None, 2])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    adapter = as_proba_model(session, labels=["neg", "pos"])
+    if expected == "softmax":
+        x = np.array([[0.10, 0.30], [0.70, 0.20]], dtype=np.float32)  # in [0, 1], rows do not sum to 1
+    else:
+        x = np.array([[0.25, 0.75], [0.60, 0.40]], dtype=np.float32)
+    got = adapter.predict_proba(__import__("pandas").DataFrame(x, columns=["a", "b"]))
+    want = scipy_softmax(x.astype(np.float64), axis=1) if expected == "softmax" else x / x.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    assert onnx.checker.check_model(model) is None
