@@ -268,7 +268,10 @@ def evaluation_artifacts(client: MlflowClient, run_id: str, artifacts: dict[str,
             if cls is None:
                 continue
             inside = path.startswith(f"{ARTIFACT_DIR}/")
-            local = str(folder / Path(path).relative_to(ARTIFACT_DIR)) if inside else client.download_artifacts(run_id, path, tmp)
+            if inside:
+                local = str(folder / Path(path).relative_to(ARTIFACT_DIR))
+            else:
+                local = client.download_artifacts(run_id, path, tmp)
             artifact = cls(uri=f"{root}/{path}")
             artifact._load(local)  # MLflow's own loader for the kind (content kept in memory)
             out[name.replace(".", "_")] = artifact
