@@ -35,7 +35,7 @@ pytestmark = [pytest.mark.slow,
 N_ROWS = 100_000
 RESAMPLES = 100
 #: numbers that are times, not measurements of the data
-TIMED = {"parent/throughput", "candidate/throughput", "speedup"}
+TIMED = {"parent/throughput", "candidate/throughput", "speedup", "parent/latency", "candidate/latency"}
 
 
 @pytest.fixture(scope="module")
