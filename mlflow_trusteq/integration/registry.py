@@ -243,16 +243,21 @@ def clear_verdict(client: Any, name: str, version: str | int, *, keyring: Keyrin
         return []
     present = [TAG_SIGNATURE, *[t for t in present if t != TAG_SIGNATURE]] if TAG_SIGNATURE in present else present
     if keyring is None:
-        try:
-            keyring = Keyring.from_env()
-        except SigningKeyError:
-            keyring = None  # enough for a local store; a tracking server refuses below
+        keyring = _env_keyring_or_none()
     try:
         write_model_version_tags(client, name, version, {}, keyring, delete=present)
     except SigningKeyError as e:
         raise VerdictError(f"Cannot clear the verdict of models:/{name}/{version}: {e}") from None
     _clear_description_block(client, name, version)
     return present
+
+
+def _env_keyring_or_none() -> Keyring | None:
+    """The signing keyring from the environment, or None: enough for a local store; a tracking server refuses."""
+    try:
+        return Keyring.from_env()
+    except SigningKeyError:
+        return None
 
 
 def _clear_description_block(client: Any, name: str, version: str) -> None:
@@ -284,10 +289,7 @@ def record_display(client: Any, name: str, version: str | int, tags: dict[str, s
     if unknown:
         raise InvalidInputError(f"not display tags: {unknown}; known: {list(DISPLAY_TAGS)}")
     if keyring is None:
-        try:
-            keyring = Keyring.from_env()
-        except SigningKeyError:
-            keyring = None  # enough for a local store; a tracking server refuses below
+        keyring = _env_keyring_or_none()
     try:
         write_model_version_tags(client, name, version, tags, keyring)
     except SigningKeyError as e:
