@@ -26,7 +26,7 @@ from ..integration.promote import (
     promote_version,
 )
 
-__all__ = ["promote_command", "verify_command"]
+__all__ = ["policy_digest_command", "promote_command", "verify_command"]
 
 
 class _Usage(click.ClickException):
@@ -96,21 +96,46 @@ def promote_command(name: str, version: str, alias: str | None, stage: str | Non
 @click.argument("name")
 @click.argument("version", callback=_version)
 @click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
+@click.option("--alias", help="Ask the server's gate about this alias (its per-alias policy, if it has one).")
+@click.option("--stage", type=click.Choice(["Staging", "Production"], case_sensitive=False),
+              help="Ask the server's gate about a transition to this stage.")
 @_options
-def verify_command(name: str, version: str, as_json: bool, tracking_uri: str | None, timeout_s: float,
-                   retries: int) -> None:
+def verify_command(name: str, version: str, as_json: bool, alias: str | None, stage: str | None,
+                   tracking_uri: str | None, timeout_s: float, retries: int) -> None:
     """Say what the promotion gate would decide for NAME VERSION, and why.
 
-    Exit 0 for a valid signed pass verdict, 1 otherwise (or a server failure), 2 for a usage error.
+    With --alias or --stage the tracking server's trusteq-gate answers, under the policy it requires
+    for that alias or stage. Exit 0 for a valid signed pass verdict, 1 otherwise (or a server failure),
+    2 for a usage error.
     """
     import json
 
+    if alias and stage:
+        raise _Usage("give at most one of --alias or --stage")
     try:
         with bounded_http(timeout_s, retries):
-            decision = decide(_client(tracking_uri), name, version)
+            decision = decide(_client(tracking_uri), name, version, alias=alias, stage=stage)
     except InvalidInputError as e:
         raise _Usage(str(e)) from None
     except TrackingServerError as e:
         raise click.ClickException(str(e)) from None
     click.echo(json.dumps(decision.to_dict(), indent=2) if as_json else describe(decision, name, version))
     sys.exit(EXIT_OK if decision.ok else EXIT_REFUSED)
+
+
+@click.command("policy-digest")
+@click.argument("policy_files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+def policy_digest_command(policy_files: tuple[str, ...]) -> None:
+    """Print the digest of each POLICY_FILE (TOML), as the gate's per-alias policy file names it.
+
+    One ``digest  name  file`` line each; paste the digest into TRUSTEQ_GATE_ALIAS_POLICIES's file.
+    """
+    from .._errors import PolicyError
+    from ..policy import Policy
+
+    for path in policy_files:
+        try:
+            policy = Policy.from_toml(path)
+        except PolicyError as e:
+            raise _Usage(str(e)) from None
+        click.echo(f"{policy.digest}  {policy.name}  {path}")

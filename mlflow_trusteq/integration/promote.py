@@ -67,8 +67,11 @@ def _where(client: Any) -> str:
         return "(unknown URI)"
 
 
-def decide(client: Any, name: str, version: str) -> Any:
+def decide(client: Any, name: str, version: str, *, alias: str | None = None, stage: str | None = None) -> Any:
     """The gate's :class:`~trusteq_gate.Decision` for ``models:/name/version`` (see ``verify_verdict``).
+
+    With ``alias`` or ``stage`` the tracking server's gate decides, under the policy it requires
+    for that alias or stage (the policies are the server's configuration; a client cannot know them).
 
     Raises
     ------
@@ -82,6 +85,8 @@ def decide(client: Any, name: str, version: str) -> Any:
     from .registry import verify_verdict
 
     try:
+        if alias or stage:
+            return _ask_server(client, name, version, alias=alias, stage=stage)
         return verify_verdict(client, name, version)
     except MlflowException as e:
         if e.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
@@ -93,6 +98,16 @@ def decide(client: Any, name: str, version: str) -> Any:
         raise _server_error(e, _where(client)) from None
 
 
+def _ask_server(client: Any, name: str, version: str, *, alias: str | None, stage: str | None) -> Any:
+    """The server's gate's decision for the alias or stage; without a gate there, the local one (no policy applies)."""
+    from trusteq_gate.client import ask_gate
+
+    from .registry import verify_verdict
+
+    decision = ask_gate(client, name, version, alias=alias, stage=stage)
+    return verify_verdict(client, name, version) if decision is None else decision
+
+
 def describe(decision: Any, name: str, version: str) -> str:
     """A few lines for people: promotable or not, the verdict's fields and the reasons."""
     lines = [f"models:/{name}/{version}: {'PROMOTABLE' if decision.ok else 'NOT PROMOTABLE'}",
@@ -101,6 +116,12 @@ def describe(decision: Any, name: str, version: str) -> str:
     for key in ("parent", "run_id", "data_digest", "policy_digest", "content_digest", "key_id", "inherited_from"):
         if decision.fields.get(key):
             lines.append(f"  {key + ':':<16}{decision.fields[key]}")
+    for outcome in decision.fields.get("policies") or []:
+        lines.append(f"  policy {outcome['name']!r}: {'pass' if outcome['passed'] else 'fail'}  "
+                     f"(digest {str(outcome['digest'])[:12]})")
+    if decision.fields.get("required_for"):
+        required = ", ".join(repr(r["name"]) for r in decision.fields.get("required_policies", []))
+        lines.append(f"  {decision.fields['required_for']} requires: {required}")
     if decision.verdict_reasons:
         lines.append("  verdict reasons:")
         lines += [f"    - {r}" for r in decision.verdict_reasons]
@@ -114,6 +135,9 @@ def promote_version(client: Any, name: str, version: str, *, alias: str | None =
                     archive_existing: bool = False) -> Any:
     """Set ``alias`` on (or transition to ``stage``) a version that carries a valid signed pass verdict.
 
+    Against a trusteq-gate server the server decides, under the policy it requires for that alias
+    or stage (``TRUSTEQ_GATE_ALIAS_POLICIES``); elsewhere the verdict's overall pass.
+
     Returns the Decision.  Raises :class:`PromotionRefused` (with the reasons),
     :class:`TrackingServerError` or :class:`InvalidInputError`.
     """
@@ -123,7 +147,7 @@ def promote_version(client: Any, name: str, version: str, *, alias: str | None =
         raise InvalidInputError("give exactly one of alias or stage")
     if archive_existing and not stage:
         raise InvalidInputError("archive_existing goes with stage")
-    decision = decide(client, name, version)
+    decision = decide(client, name, version, alias=alias, stage=stage)  # the server's policy for it, if any
     target = f"alias {alias!r}" if alias else f"stage {stage!r}"
     if not decision.ok:
         raise PromotionRefused(f"models:/{name}/{version} cannot be promoted to {target}.", decision)

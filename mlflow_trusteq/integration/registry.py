@@ -12,6 +12,8 @@ Tags on a candidate model version (namespace ``trusteq.``; signing lives in ``tr
 ``trusteq.key_id``         the key of the keyring that signed
 ``trusteq.content_digest`` digest of the version's files when it was evaluated
                            (``trusteq_gate.content``; the gate re-checks it at promotion)
+``trusteq.policies``       JSON list: name, digest, pass/fail and reasons of each policy judged
+                           (the gate's per-alias policies match them by digest)
 ``trusteq.signature``      ``hmac-sha256-v2:<hex>`` over all of the above plus the version's
                            name, number and source (written last)
 =========================  ==============================================================
@@ -28,8 +30,10 @@ The signing key comes from ``TRUSTEQ_SIGNING_KEY`` / ``TRUSTEQ_SIGNING_KEY_FILE`
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from trusteq_gate.client import (
@@ -48,6 +52,7 @@ from trusteq_gate.signing import (
     VERDICT_TAGS,
     Decision,
     Keyring,
+    PolicyOutcome,
     SigningKeyError,
     check_version,
     parse_version_number,
@@ -74,6 +79,7 @@ DISPLAY_TAGS = ("trusteq.summary", "trusteq.report", "trusteq.report_url")
 logger = logging.getLogger(__name__)
 
 _MAX_REASONS_CHARS = 20_000
+_MAX_POLICY_REASONS_CHARS = 4_000  # per named policy, in trusteq.policies (a tag holds at most 100 000 characters)
 
 
 def load_keyring() -> Keyring:
@@ -155,15 +161,39 @@ def get_parent(client: Any, name: str, version: str | int) -> str | None:
     return value or None
 
 
-def _cap_reasons(reasons: list[str], run_id: str) -> list[str]:
+def _cap_reasons(reasons: list[str], run_id: str, limit: int = _MAX_REASONS_CHARS) -> list[str]:
     out = [str(r) for r in reasons]
     dropped = 0
-    while out and len(json.dumps(out, ensure_ascii=False)) > _MAX_REASONS_CHARS:
+    while out and len(json.dumps(out, ensure_ascii=False)) > limit:
         out.pop()
         dropped += 1
     if dropped:
         out.append(f"... and {dropped} more reason(s): see verdict.json in run {run_id}")
     return out
+
+
+def _check_verdict_fields(*, verdict: Any, run_id: Any, parent_uri: Any, data_digest: Any, policy_digest: Any,
+                          reasons: Any, policies: Any) -> None:
+    """Every field of a verdict has its type, or an :class:`InvalidInputError` names the one that does not."""
+    if verdict not in ("pass", "fail"):
+        raise InvalidInputError(f"Expected verdict 'pass' or 'fail', got {verdict!r}")
+    for label, value in (("run_id", run_id), ("parent_uri", parent_uri)):
+        if not isinstance(value, str) or not value.strip():
+            raise InvalidInputError(f"Expected a non-empty `{label}`, got {value!r}")
+    for label, value in (("data_digest", data_digest), ("policy_digest", policy_digest)):
+        if not isinstance(value, str):
+            raise InvalidInputError(f"Expected `{label}` as a string, got {value!r}")
+    if isinstance(reasons, str) or not all(isinstance(r, str) for r in reasons):
+        raise InvalidInputError(f"Expected `reasons` as a list of strings, got {reasons!r}")
+    if policies is not None and (isinstance(policies, (str, bytes)) or
+                                 not all(isinstance(o, PolicyOutcome) for o in policies)):
+        raise InvalidInputError(f"Expected `policies` as a list of trusteq_gate.PolicyOutcome, got {policies!r:.200}")
+
+
+def _cap_outcome(outcome: PolicyOutcome, run_id: str) -> PolicyOutcome:
+    """An outcome whose reasons fit the tag (the full list is in the run's verdict.json)."""
+    return dataclasses.replace(outcome, reasons=tuple(_cap_reasons(list(outcome.reasons), run_id,
+                                                                   _MAX_POLICY_REASONS_CHARS)))
 
 
 def record_verdict(
@@ -179,13 +209,16 @@ def record_verdict(
     reasons: list[str],
     keyring: Keyring | None = None,
     content_digest: str | None = None,
+    policies: Sequence[PolicyOutcome] | None = None,
 ) -> dict[str, str]:
     """Sign a verdict and record it on the model version (the signature tag is written last).
 
     The signed payload is the version's name, number and source as the registry records them,
     plus ``verdict``, ``run_id``, ``parent_uri`` (also written as the lineage tag),
-    ``data_digest``, ``policy_digest``, ``reasons`` and the digest of the version's files
-    (:func:`content_digest_of`); see ``trusteq_gate.signing``.
+    ``data_digest``, ``policy_digest``, ``reasons``, the digest of the version's files
+    (:func:`content_digest_of`) and ``policies``, how each policy the evaluation was judged
+    against decided (``trusteq.policies``: the gate's per-alias policies match them by digest);
+    see ``trusteq_gate.signing``.
 
     ``content_digest`` is the digest taken when the evaluation started: the files are read
     again now, and a mismatch (they were overwritten while being judged) records nothing.
@@ -201,28 +234,21 @@ def record_verdict(
         No signing key configured (the message says how to set one); the version's files cannot
         be read, or changed since ``content_digest`` was taken.
     InvalidInputError
-        A verdict other than ``"pass"``/``"fail"``, an empty run id or parent, or a parent that
-        is the candidate itself.
+        A verdict other than ``"pass"``/``"fail"``, an empty run id or parent, a parent that is
+        the candidate itself, or ``policies`` that are not :class:`~trusteq_gate.PolicyOutcome`.
     """
     name, version = _check_name_version(name, version)
-    if verdict not in ("pass", "fail"):
-        raise InvalidInputError(f"Expected verdict 'pass' or 'fail', got {verdict!r}")
-    for label, value in (("run_id", run_id), ("parent_uri", parent_uri)):
-        if not isinstance(value, str) or not value.strip():
-            raise InvalidInputError(f"Expected a non-empty `{label}`, got {value!r}")
-    for label, value in (("data_digest", data_digest), ("policy_digest", policy_digest)):
-        if not isinstance(value, str):
-            raise InvalidInputError(f"Expected `{label}` as a string, got {value!r}")
-    if isinstance(reasons, str) or not all(isinstance(r, str) for r in reasons):
-        raise InvalidInputError(f"Expected `reasons` as a list of strings, got {reasons!r}")
+    _check_verdict_fields(verdict=verdict, run_id=run_id, parent_uri=parent_uri, data_digest=data_digest,
+                          policy_digest=policy_digest, reasons=reasons, policies=policies)
     if resolve_models_uri(client, parent_uri) == (name, version):
         raise InvalidInputError(f"The candidate models:/{name}/{version} names itself as its parent ({parent_uri!r})")
     keyring = keyring or load_keyring()
+    capped = None if policies is None else [_cap_outcome(o, run_id) for o in policies]
     try:
         tags = sign_and_write_verdict(client, name, version, keyring, verdict=verdict, run_id=run_id,
                                       parent=parent_uri.strip(), data_digest=data_digest,
                                       policy_digest=policy_digest, reasons=_cap_reasons(list(reasons), run_id),
-                                      content_digest=content_digest)
+                                      content_digest=content_digest, policies=capped)
     except (ContentChangedError, ContentUnreadableError) as e:
         raise VerdictError(f"No verdict is recorded: {e}; evaluate again.") from None
     logger.info("recorded a signed %r verdict on models:/%s/%s (key %s)", verdict, name, version, keyring.active)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import secrets
 import uuid
 
@@ -10,11 +9,14 @@ import pytest
 
 from trusteq_gate.client import sign_and_write_verdict
 from trusteq_gate.signing import Keyring
-from trusteq_gate.testing import gate_server, register_files
+from trusteq_gate.testing import API_PATHS, assert_denied, gate_server, register_files, rest
+from trusteq_gate.testing import registry_snapshot as snapshot
 
 KEY = secrets.token_hex(32)
 RING = Keyring.from_secret(KEY)
-PATHS = ["/api/2.0/mlflow", "/ajax-api/2.0/mlflow"]
+PATHS = list(API_PATHS)
+__all__ = ["KEY", "RING", "PATHS", "snapshot", "rest", "assert_denied", "uvicorn_server", "new_name", "new_model",
+           "add_version", "create_model_raw", "add_version_raw", "evaluate"]
 
 
 @pytest.fixture(scope="session")
@@ -30,6 +32,15 @@ def new_name(prefix: str = "m") -> str:
 def add_version(client, name: str, content: bytes = b"weights", tags=None):
     """A version of ``name`` with real files (a run's artifact folder)."""
     return register_files(client, name, {"model.bin": content, "MLmodel": b"flavors: {}\n"}, tags=tags)
+
+
+def new_model(client, prefix: str, n_versions: int) -> str:
+    """A new registered model with versions 1..n (files ``weights <i>``); returns its name."""
+    name = new_name(prefix)
+    client.create_registered_model(name)
+    for i in range(1, n_versions + 1):
+        add_version(client, name, f"weights {i}".encode())
+    return name
 
 
 def create_model_raw(server, name: str, tags=None) -> None:
@@ -60,33 +71,3 @@ def evaluate(client, name: str, version: str, verdict: str = "pass", reasons=(),
     return sign_and_write_verdict(client, name, str(version), RING, verdict=verdict, run_id=run_id,
                                   parent=f"models:/{name}/1", data_digest="sha256:data",
                                   policy_digest="sha256:policy", reasons=list(reasons))
-
-
-def snapshot(server) -> str:
-    """The whole registry, timestamps included, as canonical JSON."""
-    import requests
-
-    rms = requests.get(server.url + "/api/2.0/mlflow/registered-models/search",
-                       params={"max_results": 1000}, timeout=30).json().get("registered_models", [])
-    mvs = requests.get(server.url + "/api/2.0/mlflow/model-versions/search",
-                       params={"max_results": 10000}, timeout=30).json().get("model_versions", [])
-    for rm in rms:
-        rm.pop("latest_versions", None)
-    return json.dumps({"models": sorted(rms, key=lambda r: r["name"]),
-                       "versions": sorted(mvs, key=lambda v: (v["name"], int(v["version"])))}, sort_keys=True)
-
-
-def rest(server, base, method, path, body=None, headers=None):
-    import requests
-
-    return requests.request(method, server.url + base + path, json=body,
-                            headers={"Content-Type": "application/json", **(headers or {})}, timeout=30)
-
-
-def assert_denied(resp, *needles) -> str:
-    assert resp.status_code == 403, resp.text
-    body = resp.json()
-    assert body["error_code"] == "PERMISSION_DENIED", body
-    for n in needles:
-        assert n in body["message"], body["message"]
-    return body["message"]

@@ -22,11 +22,11 @@ from gate_helpers import (
     create_model_raw,
     assert_denied,
     evaluate,
+    new_model,
     new_name,
     rest,
     snapshot,
 )
-from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from trusteq_gate.signing import TAG_AUTH_HEADER, TAG_SIGNATURE, TAG_VERDICT, sign_verdict, tag_write_token
@@ -37,16 +37,13 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def client(uvicorn_server):
-    return MlflowClient(tracking_uri=uvicorn_server.url, registry_uri=uvicorn_server.url)
+    return uvicorn_server.client()
 
 
 @pytest.fixture(scope="module")
 def reg(client):
     """``src``: v1 parent (no verdict), v2 signed pass, v3 signed fail; ``dst``: an empty gated target."""
-    name = new_name("src")
-    client.create_registered_model(name)
-    for i in (1, 2, 3):
-        add_version(client, name, f"weights {i}".encode())
+    name = new_model(client, "src", 3)
     evaluate(client, name, "2")
     evaluate(client, name, "3", verdict="fail", reasons=["fidelity/loyalty_score: lower bound 0.81 < 0.95"])
     dst = new_name("dst")
@@ -93,7 +90,7 @@ def assert_refused(resp):
 def test_copy_is_refused_on_a_server_without_key_in_every_spelling(tmp_path):
     with gate_server(tmp_path, env={"TRUSTEQ_SIGNING_KEY": "", "TRUSTEQ_SIGNING_KEY_FILE": "",
                                     "TRUSTEQ_SIGNING_KEYS_FILE": ""}) as srv:
-        c = MlflowClient(srv.url, srv.url)
+        c = srv.client()
         c.create_registered_model("src")
         add_version(c, "src")
         c.create_registered_model("dst")
@@ -165,7 +162,7 @@ def scoped_server(tmp_path_factory):
 
 @pytest.mark.parametrize("carried", ["alias", "stage", "prompt-alias"])
 def test_rename_into_a_gated_name_carries_aliases_and_stages_as_promotions(scoped_server, carried):
-    c = MlflowClient(scoped_server.url, scoped_server.url)
+    c = scoped_server.client()
     free = new_name("staging")
     tags = {"mlflow.prompt.is_prompt": "true"} if carried == "prompt-alias" else None
     create_model_raw(scoped_server, free, tags=tags)
@@ -183,7 +180,7 @@ def test_rename_into_a_gated_name_carries_aliases_and_stages_as_promotions(scope
 
 
 def test_delete_and_recreate_a_gated_name_by_rename_is_refused(scoped_server):
-    c = MlflowClient(scoped_server.url, scoped_server.url)
+    c = scoped_server.client()
     gated = "prod-" + new_name("sentiment")
     c.create_registered_model(gated)
     add_version(c, gated)
@@ -199,7 +196,7 @@ def test_delete_and_recreate_a_gated_name_by_rename_is_refused(scoped_server):
 
 
 def test_rename_with_a_passing_alias_and_renames_of_prompts_work(scoped_server):
-    c = MlflowClient(scoped_server.url, scoped_server.url)
+    c = scoped_server.client()
     free = new_name("ok")
     c.create_registered_model(free)
     add_version(c, free)
@@ -224,7 +221,7 @@ def set_alias_raw(server, name, alias, version):
 
 def _captured_pass(server, name, version):
     """Write a pass as the evaluator does, keeping every request (body and X-TrustEq-Tag-Auth header)."""
-    c = MlflowClient(server.url, server.url)
+    c = server.client()
     from trusteq_gate.content import client_version_digest
 
     mv = c.get_model_version(name, version)
@@ -244,7 +241,7 @@ def _captured_pass(server, name, version):
 
 def test_captured_credentials_replay_neither_immediately_nor_after_a_reevaluation(scoped_server):
     """Two gunicorn workers: the record of used credentials is in the database, not in one process."""
-    c = MlflowClient(scoped_server.url, scoped_server.url)
+    c = scoped_server.client()
     name = "prod-" + new_name("replay")
     c.create_registered_model(name)
     add_version(c, name)
@@ -265,7 +262,7 @@ def test_captured_credentials_replay_neither_immediately_nor_after_a_reevaluatio
 
 
 def test_an_older_unused_credential_never_overwrites_a_newer_verdict(scoped_server):
-    c = MlflowClient(scoped_server.url, scoped_server.url)
+    c = scoped_server.client()
     name = "prod-" + new_name("monotonic")
     c.create_registered_model(name)
     add_version(c, name)
@@ -358,7 +355,7 @@ def test_huge_version_numbers_are_a_400_that_names_the_problem(uvicorn_server, p
 # --- the honest path, on every server flavour -------------------------------------------------------
 
 def honest_path(server) -> None:
-    c = MlflowClient(server.url, server.url)
+    c = server.client()
     name = "prod-" + new_name("honest")
     c.create_registered_model(name)
     add_version(c, name)

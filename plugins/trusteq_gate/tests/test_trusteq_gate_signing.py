@@ -15,6 +15,7 @@ from trusteq_gate.signing import (
     TAG_DATA_DIGEST,
     TAG_KEY_ID,
     TAG_PARENT,
+    TAG_POLICIES,
     TAG_POLICY_DIGEST,
     TAG_REASONS,
     TAG_RUN_ID,
@@ -23,6 +24,8 @@ from trusteq_gate.signing import (
     VERDICT_TAGS,
     Decision,
     Keyring,
+    PolicyOutcome,
+    PolicyRequirement,
     SigningKeyError,
     check_tag_write_token,
     check_version,
@@ -59,7 +62,67 @@ def test_signature_matches_a_hand_computed_hmac():
     msg = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
     expected = hmac.new(KEY_A.encode(), msg, hashlib.sha256).hexdigest()
     assert tags[TAG_SIGNATURE] == f"{SCHEME}:{expected}"
+    assert set(tags) == set(VERDICT_TAGS) - {TAG_POLICIES}  # a verdict without per-policy outcomes
+
+
+CANARY = PolicyOutcome("canary", "c" * 64, True)
+CHAMPION = PolicyOutcome("champion", "e" * 64, False, ("label_loyalty: lower bound 0.93 < 0.95", "diff/accuracy"))
+
+
+def test_policy_outcomes_are_signed_by_hand_computed_hmac():
+    ring = Keyring.from_secret(KEY_A, key_id="k1")
+    tags = _signed(ring, policies=[CANARY, CHAMPION])
     assert set(tags) == set(VERDICT_TAGS)
+    value = ('[{"digest":"' + "c" * 64 + '","name":"canary","passed":true,"reasons":[]},{"digest":"' + "e" * 64
+             + '","name":"champion","passed":false,"reasons":["label_loyalty: lower bound 0.93 < 0.95",'
+             '"diff/accuracy"]}]')
+    assert tags[TAG_POLICIES] == value
+    payload = {"scheme": "hmac-sha256-v2", "key_id": "k1", **IDENT, **FIELDS, "policies": value}
+    msg = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+    assert tags[TAG_SIGNATURE] == f"{SCHEME}:{hmac.new(KEY_A.encode(), msg, hashlib.sha256).hexdigest()}"
+
+
+def test_required_policy_decides_by_digest_not_by_name_nor_overall_verdict():
+    ring = Keyring.from_secret(KEY_A)
+    tags = _signed(ring, verdict="fail", reasons=["overall: loyalty low"], policies=[CANARY, CHAMPION])
+    canary = [PolicyRequirement("canary", ("c" * 64,), "test file")]
+    champion = [PolicyRequirement("champion", ("e" * 64,), "test file")]
+    assert not _check(tags, ring).ok  # the overall verdict (no requirement) is a fail
+    ok = check_version(**IDENT, tags=tags, keyring=ring, required=canary, required_for="alias 'canary'")
+    assert ok.ok and ok.fields["satisfied_policies"] == ["canary"] and ok.fields["required_for"] == "alias 'canary'"
+    no = check_version(**IDENT, tags=tags, keyring=ring, required=champion, required_for="alias 'champion'")
+    assert not no.ok and no.signature_valid
+    assert no.headline == ("models:/sentiment/2: alias 'champion' requires policy 'champion', which the verdict "
+                           "fails: label_loyalty: lower bound 0.93 < 0.95 (and 1 more)")
+    # both required: both must pass
+    assert not check_version(**IDENT, tags=tags, keyring=ring, required=canary + champion).ok
+    # a policy the verdict was not judged against (another digest), even under the right name
+    other = [PolicyRequirement("canary", ("d" * 64,), "test file")]
+    missing = check_version(**IDENT, tags=tags, keyring=ring, required=other, required_for="alias 'canary'")
+    assert not missing.ok and "was not judged against it" in missing.headline and "'canary' (cccccccccccc)" in \
+        missing.headline
+    # an old verdict without per-policy outcomes meets no requirement, but its overall pass still verifies
+    old = _signed(ring)
+    assert _check(old, ring).ok and not check_version(**IDENT, tags=old, keyring=ring, required=canary).ok
+
+
+def test_altered_or_added_policy_outcomes_do_not_verify():
+    ring = Keyring.from_secret(KEY_A)
+    canary = [PolicyRequirement("canary", ("c" * 64,))]
+    champion = [PolicyRequirement("champion", ("e" * 64,))]
+    tags = _signed(ring, policies=[CANARY, CHAMPION])
+    flipped = {**tags, TAG_POLICIES: tags[TAG_POLICIES].replace('"passed":false', '"passed":true')}
+    decision = check_version(**IDENT, tags=flipped, keyring=ring, required=champion)
+    assert not decision.ok and not decision.signature_valid and "does not verify" in decision.headline
+    removed = {k: v for k, v in tags.items() if k != TAG_POLICIES}  # dropping the outcomes breaks the signature too
+    assert not _check(removed, ring).signature_valid
+    added = {**_signed(ring), TAG_POLICIES: json.dumps([CANARY.to_dict()])}  # outcomes added to a signed verdict
+    assert not check_version(**IDENT, tags=added, keyring=ring, required=canary).signature_valid
+    garbage = _signed(ring, policies=[CANARY])
+    garbage[TAG_POLICIES] = "not json"
+    assert not check_version(**IDENT, tags=garbage, keyring=ring, required=canary).ok
+    with pytest.raises(ValueError, match="passed"):
+        PolicyOutcome.from_dict({"name": "x", "digest": "y", "passed": "yes", "reasons": []})
 
 
 def test_valid_pass_verifies_and_fail_is_refused_with_its_reasons():

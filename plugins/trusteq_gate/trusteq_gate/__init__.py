@@ -1,7 +1,8 @@
 """trusteq-gate: the MLflow tracking-server plugin that makes trusteq verdicts binding.
 
 ``mlflow server --app-name trusteq-gate`` refuses promotion (alias, stage, copy) of a model
-version without a valid signed pass verdict.  Signing and verification live here, once; the
+version without a valid signed pass verdict (or, for an alias with a policy of its own, a signed
+pass of that policy: :mod:`trusteq_gate.alias_policies`).  Signing and verification live here, once; the
 evaluator (``mlflow_trusteq``) imports them.  Depends on mlflow only.
 """
 
@@ -14,6 +15,7 @@ from trusteq_gate.signing import (
     TAG_DATA_DIGEST,
     TAG_KEY_ID,
     TAG_PARENT,
+    TAG_POLICIES,
     TAG_POLICY_DIGEST,
     TAG_PREFIX,
     TAG_REASONS,
@@ -23,6 +25,8 @@ from trusteq_gate.signing import (
     VERDICT_TAGS,
     Decision,
     Keyring,
+    PolicyOutcome,
+    PolicyRequirement,
     SigningKeyError,
     canonical_json,
     check_tag_write_token,
@@ -36,9 +40,10 @@ from trusteq_gate.signing import (
 
 __all__ = [
     "SCHEME", "TAG_AUTH_HEADER", "TAG_CONTENT_DIGEST", "TAG_DATA_DIGEST", "TAG_KEY_ID", "TAG_PARENT",
-    "TAG_POLICY_DIGEST",
+    "TAG_POLICIES", "TAG_POLICY_DIGEST",
     "TAG_PREFIX", "TAG_REASONS", "TAG_RUN_ID", "TAG_SIGNATURE", "TAG_VERDICT", "VERDICT_TAGS",
-    "Decision", "Keyring", "SigningKeyError", "canonical_json", "check_tag_write_token", "check_version",
+    "Decision", "Keyring", "PolicyOutcome", "PolicyRequirement", "SigningKeyError", "canonical_json",
+    "check_tag_write_token", "check_version",
     "is_trusteq_tag", "sign_verdict", "signed_payload", "tag_write_token",
     "tag_write_token_id",
 ]

@@ -9,10 +9,17 @@ tags are written through the client.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from trusteq_gate.signing import TAG_AUTH_HEADER, TAG_SIGNATURE, Keyring, sign_verdict, tag_write_token
+from trusteq_gate.signing import (
+    TAG_AUTH_HEADER,
+    TAG_SIGNATURE,
+    Keyring,
+    PolicyOutcome,
+    sign_verdict,
+    tag_write_token,
+)
 
 __all__ = ["write_model_version_tags", "read_model_version", "ask_gate", "sign_and_write_verdict",
            "ContentChangedError", "ContentUnreadableError"]
@@ -20,7 +27,7 @@ __all__ = ["write_model_version_tags", "read_model_version", "ask_gate", "sign_a
 _logger = logging.getLogger(__name__)
 
 
-def _rest_host_creds(client: Any):
+def _rest_host_creds(client: Any) -> Any:
     """Host credentials of the client's registry when it is a REST server, else None."""
     from mlflow.store.model_registry.rest_store import RestStore
 
@@ -57,44 +64,62 @@ def write_model_version_tags(
     delete : iterable of str
         Tags to delete before setting (missing ones are ignored).
     """
-    from mlflow.exceptions import MlflowException
-    from mlflow.utils.rest_utils import http_request, verify_rest_response
-
     creds = _rest_host_creds(client)
     order = [k for k in tags if k != TAG_SIGNATURE] + ([TAG_SIGNATURE] if TAG_SIGNATURE in tags else [])
     if creds is None:
-        for key in delete:
-            try:
-                client.delete_model_version_tag(name, str(version), key)
-            except MlflowException:
-                pass
-        for key in order:
-            client.set_model_version_tag(name, str(version), key, str(tags[key]))
+        _write_local(client, name, str(version), {k: str(tags[k]) for k in order}, delete)
         return
     if keyring is None:
         from trusteq_gate.signing import HOW_TO_SET_KEY, SigningKeyError
 
         raise SigningKeyError(f"Writing trusteq tags on a tracking server needs the signing key. {HOW_TO_SET_KEY}")
     for key in delete:
-        token = tag_write_token(keyring, op="delete", name=name, version=str(version), key=key)
-        endpoint = "/api/2.0/mlflow/model-versions/delete-tag"
-        resp = http_request(creds, endpoint, "DELETE", json={"name": name, "version": str(version), "key": key},
-                            extra_headers={TAG_AUTH_HEADER: token})
-        if resp.status_code != 404:
-            try:
-                verify_rest_response(resp, endpoint)
-            except MlflowException as e:
-                if e.error_code != "RESOURCE_DOES_NOT_EXIST":
-                    raise
+        _rest_delete_tag(creds, keyring, name, str(version), key)
     for key in order:
-        value = str(tags[key])
-        token = tag_write_token(keyring, op="set", name=name, version=str(version), key=key, value=value)
-        endpoint = "/api/2.0/mlflow/model-versions/set-tag"
-        resp = http_request(creds, endpoint, "POST",
-                            json={"name": name, "version": str(version), "key": key, "value": value},
-                            extra_headers={TAG_AUTH_HEADER: token})
-        verify_rest_response(resp, endpoint)
+        _rest_set_tag(creds, keyring, name, str(version), key, str(tags[key]))
     _logger.info("wrote %d trusteq tag(s) on models:/%s/%s", len(order), name, version)
+
+
+def _write_local(client: Any, name: str, version: str, tags: Mapping[str, str], delete: Iterable[str]) -> None:
+    """A local store (no server, no gate): through the client."""
+    from mlflow.exceptions import MlflowException
+
+    for key in delete:
+        try:
+            client.delete_model_version_tag(name, version, key)
+        except MlflowException:
+            pass
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, value)
+
+
+def _rest_delete_tag(creds: Any, keyring: Keyring, name: str, version: str, key: str) -> None:
+    """Delete one tag on a tracking server with a single-use credential; a missing tag is not an error."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.utils.rest_utils import http_request, verify_rest_response
+
+    token = tag_write_token(keyring, op="delete", name=name, version=version, key=key)
+    endpoint = "/api/2.0/mlflow/model-versions/delete-tag"
+    resp = http_request(creds, endpoint, "DELETE", json={"name": name, "version": version, "key": key},
+                        extra_headers={TAG_AUTH_HEADER: token})
+    if resp.status_code == 404:
+        return
+    try:
+        verify_rest_response(resp, endpoint)
+    except MlflowException as e:
+        if e.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise
+
+
+def _rest_set_tag(creds: Any, keyring: Keyring, name: str, version: str, key: str, value: str) -> None:
+    """Set one tag on a tracking server with a single-use credential."""
+    from mlflow.utils.rest_utils import http_request, verify_rest_response
+
+    token = tag_write_token(keyring, op="set", name=name, version=version, key=key, value=value)
+    endpoint = "/api/2.0/mlflow/model-versions/set-tag"
+    resp = http_request(creds, endpoint, "POST", json={"name": name, "version": version, "key": key, "value": value},
+                        extra_headers={TAG_AUTH_HEADER: token})
+    verify_rest_response(resp, endpoint)
 
 
 def read_model_version(client: Any, name: str, version: str) -> tuple[str, dict[str, str]] | None:
@@ -110,11 +135,13 @@ def read_model_version(client: Any, name: str, version: str) -> tuple[str, dict[
     return mv.source, dict(mv.tags)
 
 
-def ask_gate(client: Any, name: str, version: str) -> Any:
+def ask_gate(client: Any, name: str, version: str, *, alias: str | None = None,
+             stage: str | None = None) -> Any:
     """The tracking server's own decision for a version, or None when it runs no trusteq-gate.
 
     Returns a :class:`~trusteq_gate.signing.Decision`; lets the ``promote``/``verify`` commands
-    work without the signing key on the caller's machine (the server holds it).
+    work without the signing key on the caller's machine (the server holds it).  With ``alias``
+    or ``stage``, the decision under the policy the server requires for it.
     """
     from mlflow.utils.rest_utils import http_request, verify_rest_response
 
@@ -124,7 +151,9 @@ def ask_gate(client: Any, name: str, version: str) -> Any:
     if creds is None:
         return None
     endpoint = "/api/2.0/trusteq/verify"
-    resp = http_request(creds, endpoint, "GET", params={"name": name, "version": str(version)})
+    params = {"name": name, "version": str(version)} | ({"alias": alias} if alias else {}) \
+        | ({"stage": stage} if stage else {})
+    resp = http_request(creds, endpoint, "GET", params=params)
     if resp.status_code == 404 and "RESOURCE_DOES_NOT_EXIST" not in resp.text:
         return None
     verify_rest_response(resp, endpoint)
@@ -142,14 +171,15 @@ class ContentUnreadableError(RuntimeError):
 def sign_and_write_verdict(
     client: Any, name: str, version: str, keyring: Keyring, *, verdict: str, run_id: str, parent: str,
     data_digest: str, policy_digest: str, reasons: list[str] | tuple[str, ...] = (),
-    content_digest: str | None = None,
+    content_digest: str | None = None, policies: Sequence[PolicyOutcome] | None = None,
 ) -> dict[str, str]:
     """Sign a verdict for ``models:/name/version`` bound to its files now, and write it (signature last).
 
     The version's name, number and source are read from the registry, and its files are read
     and digested (:func:`trusteq_gate.content.client_version_digest`).  ``content_digest``, when
     given, is the digest taken when the evaluation started; if the files differ now, nothing is
-    written and :class:`ContentChangedError` is raised.
+    written and :class:`ContentChangedError` is raised.  ``policies``: the per-policy outcomes
+    (signed with the verdict, ``trusteq.policies``).
 
     Returns
     -------
@@ -169,6 +199,6 @@ def sign_and_write_verdict(
                                   f"{content_digest} when it started, {now} now)")
     tags = sign_verdict(keyring, name=mv.name, version=str(mv.version), source=mv.source, verdict=verdict,
                         run_id=run_id, parent=parent, data_digest=data_digest, policy_digest=policy_digest,
-                        content_digest=now, reasons=list(reasons))
+                        content_digest=now, reasons=list(reasons), policies=policies)
     write_model_version_tags(client, name, str(version), tags, keyring)
     return tags

@@ -28,7 +28,7 @@ import json
 import os
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,12 +44,17 @@ __all__ = [
     "TAG_REASONS",
     "TAG_KEY_ID",
     "TAG_CONTENT_DIGEST",
+    "TAG_POLICIES",
     "TAG_SIGNATURE",
     "VERDICT_TAGS",
     "TAG_AUTH_HEADER",
     "SigningKeyError",
     "Keyring",
     "Decision",
+    "PolicyOutcome",
+    "PolicyRequirement",
+    "policies_tag_value",
+    "parse_policies_tag",
     "canonical_json",
     "signed_payload",
     "sign_verdict",
@@ -76,6 +81,7 @@ TAG_POLICY_DIGEST = "trusteq.policy_digest"  # digest of the policy that judged
 TAG_REASONS = "trusteq.reasons"  # JSON list of the verdict's reasons (one per failed/skipped check)
 TAG_KEY_ID = "trusteq.key_id"  # which key of the keyring signed
 TAG_CONTENT_DIGEST = "trusteq.content_digest"  # digest of the version's files at evaluation (content.py)
+TAG_POLICIES = "trusteq.policies"  # JSON list of per-policy outcomes: name, digest, passed, reasons
 TAG_SIGNATURE = "trusteq.signature"  # "<scheme>:<hex HMAC>"
 
 # tag -> field name of the signed payload, for the fields that come from tags
@@ -88,14 +94,20 @@ _TAG_FIELDS: dict[str, str] = {
     TAG_REASONS: "reasons",
     TAG_KEY_ID: "key_id",
     TAG_CONTENT_DIGEST: "content_digest",
+    TAG_POLICIES: "policies",
 }
 VERDICT_TAGS: tuple[str, ...] = (*_TAG_FIELDS, TAG_SIGNATURE)
 """Every tag a recorded verdict consists of; the signature is written last."""
 
+_OPTIONAL_TAGS = frozenset({TAG_REASONS, TAG_POLICIES})
+"""Verdict tags a verdict may lack: no reasons, or (written before per-policy outcomes existed) no policies."""
+
 SIGNED_FIELDS: tuple[str, ...] = (
     "scheme", "key_id", "name", "version", "source", "parent", "verdict", "run_id",
-    "data_digest", "policy_digest", "reasons", "content_digest",
+    "data_digest", "policy_digest", "reasons", "content_digest", "policies",
 )
+"""``policies`` (the ``trusteq.policies`` tag as written, canonical JSON) is in the payload when the
+verdict carries per-policy outcomes; a verdict without that tag is signed (and verifies) without it."""
 
 TAG_AUTH_HEADER = "X-TrustEq-Tag-Auth"
 """Header that authenticates the evaluator's writes to ``trusteq.*`` tags (see tag_write_token)."""
@@ -206,25 +218,8 @@ class Keyring:
         env = os.environ if environ is None else environ
         key_id = env.get(_ENV_KEY_ID) or None
         if keys_file := env.get(_ENV_KEYS_FILE):
-            text = _read(keys_file, _ENV_KEYS_FILE)
-            keys: dict[str, bytes] = {}
-            last = None
-            for lineno, line in enumerate(text.splitlines(), 1):
-                line = line.strip()
-                if not line or line.startswith("#"):
-                    continue
-                kid, sep, secret = line.partition("=")
-                kid = kid.strip()
-                if not sep or not kid:
-                    raise SigningKeyError(
-                        f"{_ENV_KEYS_FILE}={keys_file!r}, line {lineno}: expected 'key_id=secret', "
-                        f"got a line without '=' or without a key id."
-                    )
-                keys[kid] = _check_secret(secret, f"{keys_file!r} line {lineno}")
-                last = kid
-            if last is None:
-                raise SigningKeyError(f"{_ENV_KEYS_FILE}={keys_file!r} holds no key. {HOW_TO_SET_KEY}")
-            active = key_id or last
+            keys = _parse_keyring(_read(keys_file, _ENV_KEYS_FILE), keys_file)
+            active = key_id or list(keys)[-1]
             if active not in keys:
                 raise SigningKeyError(
                     f"{_ENV_KEY_ID}={active!r} is not in {_ENV_KEYS_FILE}={keys_file!r} "
@@ -242,6 +237,27 @@ class Keyring:
     def mac(self, key_id: str, message: bytes) -> str:
         """Hex HMAC-SHA256 of ``message`` under the key ``key_id``."""
         return hmac.new(self.keys[key_id], message, hashlib.sha256).hexdigest()
+
+
+def _parse_keyring(text: str, keys_file: str) -> dict[str, bytes]:
+    """Key id -> secret of a keyring file (``key_id=secret`` lines), in file order; at least one."""
+    keys: dict[str, bytes] = {}
+    for lineno, raw_line in enumerate(text.splitlines(), 1):
+        line = raw_line.strip()
+        if not line or line.startswith("#"):
+            continue
+        kid, sep, secret = line.partition("=")
+        kid = kid.strip()
+        if not sep or not kid:
+            raise SigningKeyError(
+                f"{_ENV_KEYS_FILE}={keys_file!r}, line {lineno}: expected 'key_id=secret', "
+                f"got a line without '=' or without a key id."
+            )
+        keys.pop(kid, None)  # a repeated id counts where it was written last
+        keys[kid] = _check_secret(secret, f"{keys_file!r} line {lineno}")
+    if not keys:
+        raise SigningKeyError(f"{_ENV_KEYS_FILE}={keys_file!r} holds no key. {HOW_TO_SET_KEY}")
+    return keys
 
 
 def _read(path: str, var: str) -> str:
@@ -275,7 +291,8 @@ def signed_payload(*, name: str, version: str, source: str, tags: Mapping[str, s
     payload: dict[str, Any] = {"scheme": SCHEME, "name": str(name), "version": str(version),
                                "source": str(source)}
     for tag, fname in _TAG_FIELDS.items():
-        payload[fname] = tags.get(tag, "")
+        if tag != TAG_POLICIES or tag in tags:
+            payload[fname] = tags.get(tag, "")
     payload["reasons"] = _reasons_from_tag(tags.get(TAG_REASONS))
     return payload
 
@@ -293,8 +310,12 @@ def sign_verdict(
     policy_digest: str,
     content_digest: str,
     reasons: list[str] | tuple[str, ...] = (),
+    policies: Sequence[PolicyOutcome] | None = None,
 ) -> dict[str, str]:
     """The complete set of verdict tags for one model version, signed with the active key.
+
+    ``policies``: how each policy the evaluation was judged against decided (``trusteq.policies``,
+    signed with the rest); None writes no such tag.
 
     Returns
     -------
@@ -313,9 +334,71 @@ def sign_verdict(
         TAG_KEY_ID: keyring.active,
         TAG_CONTENT_DIGEST: str(content_digest),
     }
+    if policies is not None:
+        tags[TAG_POLICIES] = policies_tag_value(policies)
     payload = signed_payload(name=name, version=version, source=source, tags=tags)
     tags[TAG_SIGNATURE] = f"{SCHEME}:{keyring.mac(keyring.active, canonical_json(payload))}"
     return tags
+
+
+# --- per-policy outcomes and what the server requires ------------------------------------------
+
+@dataclass(frozen=True)
+class PolicyOutcome:
+    """How one policy judged an evaluation: the policy's name and digest, pass or fail, and why.
+
+    A verdict carries one per policy it was judged against (``trusteq.policies``, signed); the gate
+    matches them by ``digest`` only (a name is a label anyone can choose).
+    """
+
+    name: str
+    digest: str
+    passed: bool
+    reasons: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "digest": self.digest, "passed": self.passed, "reasons": list(self.reasons)}
+
+    @classmethod
+    def from_dict(cls, d: Any) -> PolicyOutcome:
+        """Parse one outcome; a malformed one is a ``ValueError`` that names the problem."""
+        if not isinstance(d, Mapping) or set(d) != {"name", "digest", "passed", "reasons"}:
+            raise ValueError(f"a policy outcome is an object with name, digest, passed and reasons, got {d!r:.200}")
+        if not (isinstance(d["name"], str) and isinstance(d["digest"], str) and isinstance(d["passed"], bool)
+                and isinstance(d["reasons"], list) and all(isinstance(r, str) for r in d["reasons"])):
+            raise ValueError(f"a policy outcome has a string name and digest, a boolean passed and a list of "
+                             f"string reasons, got {d!r:.200}")
+        return cls(d["name"], d["digest"], d["passed"], tuple(d["reasons"]))
+
+
+def policies_tag_value(outcomes: Sequence[PolicyOutcome]) -> str:
+    """The ``trusteq.policies`` tag value: canonical JSON of the outcomes, as signed."""
+    return canonical_json([o.to_dict() for o in outcomes]).decode("utf-8")
+
+
+def parse_policies_tag(value: str | None) -> tuple[PolicyOutcome, ...]:
+    """The outcomes of a ``trusteq.policies`` tag (none when absent); ``ValueError`` when malformed."""
+    if not value:
+        return ()
+    try:
+        loaded = json.loads(value)
+    except ValueError as e:
+        raise ValueError(f"tag {TAG_POLICIES!r} is not JSON: {e}") from None
+    if not isinstance(loaded, list):
+        raise ValueError(f"tag {TAG_POLICIES!r} is not a list of policy outcomes")
+    return tuple(PolicyOutcome.from_dict(d) for d in loaded)
+
+
+@dataclass(frozen=True)
+class PolicyRequirement:
+    """What the server requires for one alias or stage: a passing outcome of a policy with one of ``digests``.
+
+    ``name`` labels the policy in messages; ``source`` says which server setting asked for it.
+    """
+
+    name: str
+    digests: tuple[str, ...]
+    source: str = ""
 
 
 @dataclass(frozen=True)
@@ -335,8 +418,11 @@ class Decision:
     verdict_reasons : tuple of str
         The reasons recorded with the verdict (failed or skipped checks).
     fields : dict
-        The payload that was checked (name, version, source, parent, run id, digests, key id)
-        and, for a copied version, ``inherited_from``.
+        The payload that was checked (name, version, source, parent, run id, digests, key id),
+        ``policies`` (the signed per-policy outcomes), for a copied version ``inherited_from``, and
+        with server requirements ``required_for``, ``required_policies`` and ``satisfied_policies``.
+    headline : str
+        Why promotion is refused, in one short sentence (the first failing reason); empty when ``ok``.
     """
 
     ok: bool
@@ -345,17 +431,18 @@ class Decision:
     reasons: tuple[str, ...] = ()
     verdict_reasons: tuple[str, ...] = ()
     fields: dict[str, Any] = field(default_factory=dict)
+    headline: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "verdict": self.verdict, "signature_valid": self.signature_valid,
                 "reasons": list(self.reasons), "verdict_reasons": list(self.verdict_reasons),
-                "fields": dict(self.fields)}
+                "fields": dict(self.fields), "headline": self.headline}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Decision:
         return cls(ok=bool(d["ok"]), verdict=d.get("verdict"), signature_valid=bool(d["signature_valid"]),
                    reasons=tuple(d.get("reasons", ())), verdict_reasons=tuple(d.get("verdict_reasons", ())),
-                   fields=dict(d.get("fields", {})))
+                   fields=dict(d.get("fields", {})), headline=str(d.get("headline", "")))
 
 
 # (name, version) -> (source, tags) of a model version, or None when it doesn't exist
@@ -372,6 +459,36 @@ def _copy_origin(source: str) -> tuple[str, str] | None:
     return (name, version) if sep and name and parse_version_number(version) is not None else None
 
 
+def _more(items: Sequence[str]) -> str:
+    """The first item, and how many follow it."""
+    return items[0] + (f" (and {len(items) - 1} more)" if len(items) > 1 else "")
+
+
+@dataclass
+class _Checking:
+    """What one check of a version has found so far, and how it refuses."""
+
+    name: str
+    version: str
+    verdict: str | None
+    verdict_reasons: tuple[str, ...]
+    fields: dict[str, Any]
+
+    @property
+    def label(self) -> str:
+        return f"models:/{self.name}/{self.version}"
+
+    def refuse(self, *why: str, valid: bool = False, headline: str = "") -> Decision:
+        how = ("Evaluate it against its parent with trusteq (`trusteq evaluate`, or mlflow.models.evaluate(..., "
+               "evaluators='trusteq')) so that a signed pass verdict is recorded; `trusteq verify "
+               f"{self.name} {self.version}` shows what the gate sees.")
+        return Decision(False, self.verdict, valid, (*why, how), self.verdict_reasons, self.fields,
+                        headline or why[0])
+
+    def allow(self) -> Decision:
+        return Decision(True, self.verdict, True, (), self.verdict_reasons, self.fields)
+
+
 def check_version(
     *,
     name: str,
@@ -381,9 +498,11 @@ def check_version(
     keyring: Keyring | None,
     lookup: VersionLookup | None = None,
     content_of: ContentCheck | None = None,
+    required: Sequence[PolicyRequirement] = (),
+    required_for: str = "this promotion",
     _depth: int = 0,
 ) -> Decision:
-    """Decide whether a model version may be promoted: a valid signature over a ``pass`` verdict.
+    """Decide whether a model version may be promoted: a valid signature over a passing judgement.
 
     Parameters
     ----------
@@ -403,87 +522,154 @@ def check_version(
         promotable only when that digest equals the signed ``content_digest`` (the files judged
         are the files served); an error while reading them refuses.  Without it the content is
         not checked, and ``fields["content_checked"]`` says so.
+    required : sequence of PolicyRequirement
+        What the server requires for the alias or stage being set (its own configuration, never
+        the caller's): each needs a signed passing outcome of a policy with one of its digests, and
+        the verdict's overall pass/fail does not decide.  Empty: the overall verdict must be ``pass``.
+    required_for : str
+        Names the alias or stage in the reasons (e.g. ``"alias 'champion'"``).
     """
-    label = f"models:/{name}/{version}"
-    fields: dict[str, Any] = {"name": str(name), "version": str(version), "source": str(source)}
-    verdict = tags.get(TAG_VERDICT)
-    verdict_reasons = tuple(_reasons_from_tag(tags.get(TAG_REASONS)))
-    how = ("Evaluate it against its parent with trusteq (`trusteq evaluate`, or mlflow.models.evaluate(..., "
-           "evaluators='trusteq')) so that a signed pass verdict is recorded; `trusteq verify "
-           f"{name} {version}` shows what the gate sees.")
-
-    def refuse(*why: str, valid: bool = False) -> Decision:
-        return Decision(False, verdict, valid, (*why, how), verdict_reasons, fields)
-
-    if keyring is None:
-        return refuse(f"No signing key is configured here, so no verdict can be verified. {HOW_TO_SET_KEY}")
-    signature = tags.get(TAG_SIGNATURE)
-    if signature is None and verdict is None:
-        return refuse(f"{label} has no trusteq verdict (tags '{TAG_VERDICT}' and '{TAG_SIGNATURE}' are missing).")
-    missing = [t for t in VERDICT_TAGS if t not in tags and t != TAG_REASONS]
-    if missing:
-        return refuse(f"{label} has an incomplete trusteq verdict: missing tag(s) {missing}; "
-                      "a verdict is only written by the trusteq evaluator.")
+    ck = _Checking(str(name), str(version), tags.get(TAG_VERDICT), tuple(_reasons_from_tag(tags.get(TAG_REASONS))),
+                   {"name": str(name), "version": str(version), "source": str(source)})
+    refused = _check_form(ck, tags, keyring)
+    if refused is not None or keyring is None:
+        return refused or ck.refuse("no keyring")
     payload = signed_payload(name=name, version=version, source=source, tags=tags)
-    fields.update({k: payload[k] for k in ("parent", "run_id", "data_digest", "policy_digest", "key_id",
-                                           "content_digest")})
-    fields["content_checked"] = False
-    scheme, _, mac = str(signature).partition(":")
+    ck.fields.update({k: payload[k] for k in ("parent", "run_id", "data_digest", "policy_digest", "key_id",
+                                              "content_digest")})
+    ck.fields["content_checked"] = False
+    refused = _check_signature(ck, keyring, payload, str(tags.get(TAG_SIGNATURE)), source, tags, lookup, _depth)
+    if refused is None:
+        refused = _check_judgement(ck, tags, required, required_for)
+    if refused is not None:
+        return refused
+    return _check_content(ck, payload, content_of)
+
+
+def _check_form(ck: _Checking, tags: Mapping[str, str], keyring: Keyring | None) -> Decision | None:
+    """A key to verify with, and a complete set of verdict tags."""
+    if keyring is None:
+        return ck.refuse(f"No signing key is configured here, so no verdict can be verified. {HOW_TO_SET_KEY}")
+    if TAG_SIGNATURE not in tags and TAG_VERDICT not in tags:
+        return ck.refuse(f"{ck.label} has no trusteq verdict (tags '{TAG_VERDICT}' and '{TAG_SIGNATURE}' are "
+                         "missing).")
+    missing = [t for t in VERDICT_TAGS if t not in tags and t not in _OPTIONAL_TAGS]
+    if missing:
+        return ck.refuse(f"{ck.label} has an incomplete trusteq verdict: missing tag(s) {missing}; "
+                         "a verdict is only written by the trusteq evaluator.")
+    return None
+
+
+def _check_signature(ck: _Checking, keyring: Keyring, payload: Mapping[str, Any], signature: str, source: str,
+                     tags: Mapping[str, str], lookup: VersionLookup | None, depth: int) -> Decision | None:
+    """The signature verifies for this version, or for the version it is an unchanged copy of."""
+    scheme, _, mac = signature.partition(":")
     if scheme == "hmac-sha256-v1":
-        return refuse(f"{label}: the verdict is signed with the retired scheme hmac-sha256-v1, which does not bind "
-                      "the model's files; re-evaluate the version to record a hmac-sha256-v2 verdict.")
+        return ck.refuse(f"{ck.label}: the verdict is signed with the retired scheme hmac-sha256-v1, which does not "
+                         "bind the model's files; re-evaluate the version to record a hmac-sha256-v2 verdict.")
     if scheme != SCHEME or not mac:
-        return refuse(f"{label}: the signature tag {TAG_SIGNATURE!r} is not a {SCHEME} signature.")
+        return ck.refuse(f"{ck.label}: the signature tag {TAG_SIGNATURE!r} is not a {SCHEME} signature.")
     key_id = payload["key_id"]
     if key_id not in keyring.keys:
-        return refuse(f"{label}: the verdict was signed with key id {key_id!r}, which is not in this keyring "
-                      f"{sorted(keyring.keys)!r} (rotated out, or signed with another key).")
-    valid = hmac.compare_digest(keyring.mac(key_id, canonical_json(payload)), mac)
-    if not valid:
-        origin = _copy_origin(str(source))
-        if origin is not None and lookup is not None and _depth < 3:
-            found = lookup(*origin)
-            if found is not None:
-                o_source, o_tags = found
-                same = all(o_tags.get(t) == tags.get(t) for t in VERDICT_TAGS)
-                inner = check_version(name=origin[0], version=origin[1], source=o_source, tags=o_tags,
-                                      keyring=keyring, lookup=lookup, _depth=_depth + 1)
-                if same and inner.signature_valid:
-                    fields["inherited_from"] = f"models:/{origin[0]}/{origin[1]}"
-                    if inner.ok:
-                        return _check_content(label, name, version, payload, content_of, verdict, verdict_reasons,
-                                              fields, refuse)
-                    return Decision(False, verdict, True, inner.reasons, verdict_reasons, fields)
-        return refuse(f"{label}: the trusteq signature does not verify for this version — a hand-typed tag, a "
-                      "signature copied or replayed from another version, or a field changed after signing.")
-    if verdict != "pass":
-        why = f"{label} has a signed '{verdict}' verdict from run {payload['run_id']!r}"
-        why += (": " + "; ".join(verdict_reasons)) if verdict_reasons else "."
-        return refuse(why, valid=True)
-    return _check_content(label, name, version, payload, content_of, verdict, verdict_reasons, fields, refuse)
+        return ck.refuse(f"{ck.label}: the verdict was signed with key id {key_id!r}, which is not in this keyring "
+                         f"{sorted(keyring.keys)!r} (rotated out, or signed with another key).")
+    if hmac.compare_digest(keyring.mac(key_id, canonical_json(payload)), mac):
+        return None
+    inherited = _inherited_from(keyring, source, tags, lookup, depth)
+    if inherited is not None:
+        ck.fields["inherited_from"] = inherited
+        return None
+    return ck.refuse(f"{ck.label}: the trusteq signature does not verify for this version — a hand-typed tag, a "
+                     "signature copied or replayed from another version, or a field changed after signing.")
 
 
-def _check_content(label: str, name: str, version: str, payload: Mapping[str, Any], content_of: ContentCheck | None,
-                   verdict: str | None, verdict_reasons: tuple[str, ...], fields: dict[str, Any],
-                   refuse: Callable[..., Decision]) -> Decision:
+def _inherited_from(keyring: Keyring, source: str, tags: Mapping[str, str], lookup: VersionLookup | None,
+                    depth: int) -> str | None:
+    """``models:/NAME/V`` when this version is a copy of it with its verdict tags unchanged, and they verify there."""
+    origin = _copy_origin(str(source))
+    if origin is None or lookup is None or depth >= 3:
+        return None
+    found = lookup(*origin)
+    if found is None:
+        return None
+    o_source, o_tags = found
+    if any(o_tags.get(t) != tags.get(t) for t in VERDICT_TAGS):
+        return None
+    inner = check_version(name=origin[0], version=origin[1], source=o_source, tags=o_tags, keyring=keyring,
+                          lookup=lookup, _depth=depth + 1)
+    return f"models:/{origin[0]}/{origin[1]}" if inner.signature_valid else None
+
+
+def _check_judgement(ck: _Checking, tags: Mapping[str, str], required: Sequence[PolicyRequirement],
+                     required_for: str) -> Decision | None:
+    """A signed verdict that passes: overall, or under every policy the server requires for this target."""
+    try:
+        outcomes = parse_policies_tag(tags.get(TAG_POLICIES))
+    except ValueError as e:
+        return ck.refuse(f"{ck.label}: the verdict's per-policy outcomes cannot be read ({e}).", valid=True)
+    ck.fields["policies"] = [o.to_dict() for o in outcomes]
+    if required:
+        ck.fields["required_for"] = required_for
+        ck.fields["required_policies"] = [{"name": r.name, "digests": list(r.digests), "source": r.source}
+                                          for r in required]
+        return _check_required(ck, outcomes, required, required_for)
+    if ck.verdict == "pass":
+        return None
+    run_id = ck.fields.get("run_id")
+    why = f"{ck.label} has a signed '{ck.verdict}' verdict from run {run_id!r}"
+    why += (": " + "; ".join(ck.verdict_reasons)) if ck.verdict_reasons else "."
+    return ck.refuse(why, valid=True, headline=f"{ck.label} has a signed '{ck.verdict}' verdict"
+                     + (f": {_more(_first_measured(ck.verdict_reasons))}" if ck.verdict_reasons else ""))
+
+
+def _first_measured(reasons: Sequence[str]) -> list[str]:
+    """The reasons without the leading note of an incomplete verdict (the first then says what failed)."""
+    rest = list(reasons)
+    if len(rest) > 1 and rest[0].startswith("INCOMPLETE"):
+        return ["incomplete: " + rest[1], *rest[2:]]
+    return rest
+
+
+def _check_required(ck: _Checking, outcomes: Sequence[PolicyOutcome], required: Sequence[PolicyRequirement],
+                    required_for: str) -> Decision | None:
+    """Every required policy has a signed, passing outcome (matched by digest, never by name)."""
+    for req in required:
+        match = [o for o in outcomes if o.digest in req.digests]
+        if not match:
+            judged = ", ".join(f"{o.name!r} ({o.digest[:12]})" for o in outcomes) or "no named policy"
+            why = (f"{ck.label}: {required_for} requires policy {req.name!r} (digest "
+                   f"{' or '.join(d[:12] for d in req.digests)}, {req.source or 'server configuration'}), and the "
+                   f"verdict was not judged against it (judged against: {judged}); evaluate the version with that "
+                   "policy (evaluator_config 'policies').")
+            return ck.refuse(why, valid=True)
+        if not any(o.passed for o in match):
+            failed = [r for o in match for r in o.reasons] or ["no reason recorded"]
+            why = f"{ck.label}: {required_for} requires policy {req.name!r}, which the verdict fails: "
+            return ck.refuse(why + "; ".join(failed), valid=True, headline=why + _more(_first_measured(failed)))
+    ck.fields["satisfied_policies"] = sorted({o.name for o in outcomes if o.passed
+                                              and any(o.digest in r.digests for r in required)})
+    return None
+
+
+def _check_content(ck: _Checking, payload: Mapping[str, Any], content_of: ContentCheck | None) -> Decision:
     """The last step of a pass: are the files served now the files that were judged?"""
     if content_of is None:
-        return Decision(True, verdict, True, (), verdict_reasons, fields)
+        return ck.allow()
     signed = str(payload.get("content_digest") or "")
     if not signed:
-        return refuse(f"{label}: the verdict binds no content digest (tag {TAG_CONTENT_DIGEST!r} is empty).",
-                      valid=True)
+        return ck.refuse(f"{ck.label}: the verdict binds no content digest (tag {TAG_CONTENT_DIGEST!r} is empty).",
+                         valid=True)
     try:
-        actual = content_of(name, version)
+        actual = content_of(ck.name, ck.version)
     except Exception as e:  # unreadable artifacts: what would be served cannot be shown to be what was judged
-        return refuse(f"{label}: the model's files cannot be read to check them against the verdict "
-                      f"({type(e).__name__}: {e}).", valid=True)
-    fields["content_checked"] = True
-    fields["content_digest_now"] = actual
+        return ck.refuse(f"{ck.label}: the model's files cannot be read to check them against the verdict "
+                         f"({type(e).__name__}: {e}).", valid=True)
+    ck.fields["content_checked"] = True
+    ck.fields["content_digest_now"] = actual
     if not hmac.compare_digest(actual, signed):
-        return refuse(f"{label}: the model's files changed after the evaluation (content digest now {actual}, "
-                      f"judged {signed}); re-evaluate the version.", valid=True)
-    return Decision(True, verdict, True, (), verdict_reasons, fields)
+        return ck.refuse(f"{ck.label}: the model's files changed after the evaluation (content digest now {actual}, "
+                         f"judged {signed}); re-evaluate the version.", valid=True)
+    return ck.allow()
 
 
 def _tag_write_message(op: str, name: str, version: str, key: str, value: str, ts_ms: int, nonce: str) -> bytes:
