@@ -17,7 +17,7 @@ import numpy as np
 from .._errors import InvalidInputError
 
 __all__ = ["check_proba", "check_pair", "check_targets", "check_int", "check_base", "check_confidence",
-           "check_strategy", "PROBA_TOL", "ROW_SUM_ATOL"]
+           "check_strategy", "check_finite_or_nan", "check_generator", "PROBA_TOL", "ROW_SUM_ATOL"]
 
 #: values may stray this far outside [0, 1] (float round-off) before they are an error; they are clipped
 PROBA_TOL = 1e-6
@@ -116,13 +116,43 @@ def check_targets(y: Any, n: int, k: int, name: str = "y") -> np.ndarray:
     return arr.astype(np.int64, copy=False)
 
 
-def check_int(value: Any, name: str, *, minimum: int) -> int:
-    """An integer option ``>= minimum`` (bools refused)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+def check_int(value: Any, name: str, *, minimum: int, whole_floats: bool = False) -> int:
+    """An integer option ``>= minimum`` (bools refused; with ``whole_floats`` also a float such as ``10.0``).
+
+    Counts given to the interval helpers (``wilson_interval(k, n)``) may be whole floats; options
+    (``n_resamples``, ``n_bins``) must be integers.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise InvalidInputError(f"Expected `{name}` to be an integer, got {value!r}")
-    if value < minimum:
+    if isinstance(value, numbers.Integral):
+        count = int(value)
+    elif whole_floats and math.isfinite(float(value)) and float(value).is_integer():
+        count = int(float(value))
+    else:
+        what = "a whole number" if whole_floats else "an integer"
+        raise InvalidInputError(f"Expected `{name}` to be {what}, got {value!r}")
+    if count < minimum:
         raise InvalidInputError(f"Expected `{name}` >= {minimum}, got {value}")
-    return int(value)
+    return count
+
+
+def check_finite_or_nan(values: Any, name: str) -> np.ndarray:
+    """``values`` as ``float64``; NaN allowed (the callers drop it), infinities are an error naming the first."""
+    try:
+        v = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"`{name}` must be numeric, got {type(values).__name__}: {exc}") from None
+    if np.isinf(v).any():
+        i = int(np.argmax(np.isinf(v).ravel()))
+        raise InvalidInputError(f"`{name}` has infinite values; first at position {i}: {v.ravel()[i]!r}")
+    return v
+
+
+def check_generator(rng: Any, name: str = "rng") -> np.random.Generator:
+    """A numpy ``Generator`` (not a seed: the callers that take seeds make the generator)."""
+    if not isinstance(rng, np.random.Generator):
+        raise InvalidInputError(f"Expected `{name}` to be a numpy Generator, got {type(rng).__name__}")
+    return rng
 
 
 def check_base(base: Any) -> float:

@@ -31,7 +31,7 @@ import numpy as np
 
 from .._errors import InvalidInputError
 from .._types import Estimate
-from ._validation import check_confidence, check_int
+from ._validation import check_confidence, check_finite_or_nan, check_generator, check_int
 
 __all__ = ["mean_ci", "bootstrap_ci", "bootstrap_counts", "assign_groups", "percentile_interval"]
 
@@ -64,7 +64,7 @@ def bootstrap_ci(values: np.ndarray, *, statistic: str = "mean", n_resamples: in
     confidence = check_confidence(confidence)
     _check_random_state(random_state)
     reduce = reducers[statistic]
-    v = _finite_or_nan(values, "values").ravel()
+    v = check_finite_or_nan(values, "values").ravel()
     v = v[~np.isnan(v)]
     if v.size == 0:
         return Estimate(float("nan"), None, None, confidence)
@@ -75,18 +75,6 @@ def bootstrap_ci(values: np.ndarray, *, statistic: str = "mean", n_resamples: in
     idx = rng.integers(0, v.size, size=(n_resamples, v.size))
     lo, hi = percentile_interval(reduce(v[idx], axis=1), confidence=confidence)
     return Estimate(point, lo, hi, confidence)
-
-
-def _finite_or_nan(values: Any, name: str) -> np.ndarray:
-    """``values`` as float64; NaN allowed (dropped by the callers), infinities are an error."""
-    try:
-        v = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInputError(f"`{name}` must be numeric, got {type(values).__name__}: {exc}") from None
-    if np.isinf(v).any():
-        i = int(np.argmax(np.isinf(v).ravel()))
-        raise InvalidInputError(f"`{name}` has infinite values; first at position {i}: {v.ravel()[i]!r}")
-    return v
 
 
 def _check_random_state(random_state: Any) -> None:
@@ -106,8 +94,7 @@ def assign_groups(n: int, n_groups: int, rng: np.random.Generator) -> np.ndarray
     """
     n = check_int(n, "n", minimum=0)
     n_groups = check_int(n_groups, "n_groups", minimum=1)
-    if not isinstance(rng, np.random.Generator):
-        raise InvalidInputError(f"Expected `rng` to be a numpy Generator, got {type(rng).__name__}")
+    check_generator(rng)
     return rng.integers(0, max(min(n_groups, n), 1), size=n, dtype=np.intp)
 
 
@@ -123,8 +110,7 @@ def bootstrap_counts(n_units: int, *, n_resamples: int, rng: np.random.Generator
     n_units = check_int(n_units, "n_units", minimum=1)
     n_resamples = check_int(n_resamples, "n_resamples", minimum=1)
     max_cells = check_int(max_cells, "max_cells", minimum=1)
-    if not isinstance(rng, np.random.Generator):
-        raise InvalidInputError(f"Expected `rng` to be a numpy Generator, got {type(rng).__name__}")
+    check_generator(rng)
     per_chunk = max(1, min(n_resamples, max_cells // max(n_units, 1)))
     done = 0
     while done < n_resamples:
@@ -141,7 +127,7 @@ def percentile_interval(replicates: np.ndarray, *, confidence: float = 0.95) -> 
     Returns ``(None, None)`` when no finite replicate remains. Infinite replicates are an error.
     """
     confidence = check_confidence(confidence)
-    rep = _finite_or_nan(replicates, "replicates")
+    rep = check_finite_or_nan(replicates, "replicates")
     rep = rep[~np.isnan(rep)]
     if rep.size == 0:
         return None, None

@@ -7,6 +7,39 @@ from their counts (Wilson; Bonett-Price for ``diff/accuracy``) and every other i
 corrected), so that the interval of a difference (``diff/<m>``) reflects the models, not the
 sampling. :func:`interval_kind` names the family of each key; ``benchmarks/bench_coverage.py``
 measures their coverage.
+
+**Intervals.** The proportions (:data:`WILSON_KEYS`) get Wilson score intervals from their counts
+(label loyalty, :data:`MODIFIED_WILSON_KEYS`, the modified Wilson interval of Brown, Cai & DasGupta,
+whose coverage does not dip near 1), ``diff/accuracy`` the Bonett-Price paired interval from the two
+flip counts, every mean of one per-example quantity (:data:`STUDENTIZED_KEYS`) the studentized
+interval (the probability loyalty, :data:`BOUNDED_MEAN_KEYS`, within the Wilson interval of a mean
+in [0, 1]) and the difference of the debiased ECEs the bias-corrected interval of the paired
+bootstrap below (the debiased ECE of one model: estimate ± z times the bootstrap standard
+deviation); the binned ECEs and MCEs keep the percentile interval of the studies
+(:mod:`mlflow_trusteq.metrics.intervals`).
+``n_resamples=0`` gives no interval at all.
+
+**One paired bootstrap.** Resample ``r`` is a vector of counts ``w_r`` over resampling units;
+every metric is a function of weighted sums :math:`\sum_i w_{ri} x_i` of per-example
+quantities (agreement, :math:`1-\sqrt{JS}`, flips, correctness, Brier, NLL, and per bin:
+count, confidence, correctness, squared gap), so all metrics of both models use the same ``w_r`` and a
+difference is computed resample by resample.
+
+**Examples scheme** (``n <= 20,000`` with ``"auto"``): units are the examples; counts are
+drawn in chunks so that at most a few million cells are alive at once.
+
+**Groups scheme** (``settings["bootstrap"] == "groups(G)"``): examples are assigned at random
+to ``G`` groups (each example to a uniformly random group, seeded), each group is reduced
+to its sums, and ``G`` groups are drawn with replacement. Cost and memory no longer
+depend on ``n`` (``O(R G)`` instead of ``O(R n)``), and since the assignment is random the
+intervals match the example bootstrap up to ``O(1/G)``; tests check the agreement at
+``n = 50,000``.
+
+**Bins are fixed from the full sample** in both schemes: the equal-width bins trivially, the
+equal-mass bins (rank-based) once on all ``n`` confidences and not re-derived per resample.
+A ratio metric uses the resample's own total count; an MCE bin qualifies in a resample when
+its resampled count reaches ``min_bin_count``; resamples where no bin qualifies are dropped
+from the MCE interval.
 """
 
 from __future__ import annotations
@@ -23,7 +56,8 @@ from .._errors import InvalidInputError
 from .._types import Estimate
 from ._validation import check_base, check_confidence, check_int, check_pair, check_targets
 from .bootstrap import assign_groups, bootstrap_counts, percentile_interval
-from .intervals import INTERVAL_KINDS, _bias_corrected, _paired, _studentized, _wilson
+from .intervals import (INTERVAL_KINDS, _bias_corrected, _paired, _studentized, _studentized_bounded, _wilson,
+                        _wilson_modified)
 from .calibration import (
     ReliabilityBins,
     _brier,
@@ -37,7 +71,7 @@ from .calibration import (
 from .loyalty import _flip_matrix, _js, _per_class_from_flips
 
 __all__ = ["PairSummary", "summarize_pair", "MODEL_METRICS", "EXAMPLE_BOOTSTRAP_MAX_N", "WILSON_KEYS",
-           "PAIRED_DIFFERENCE_KEYS", "STUDENTIZED_KEYS", "interval_kind"]
+           "MODIFIED_WILSON_KEYS", "PAIRED_DIFFERENCE_KEYS", "STUDENTIZED_KEYS", "BOUNDED_MEAN_KEYS", "interval_kind"]
 
 logger = logging.getLogger(__name__)
 
@@ -47,11 +81,15 @@ MODEL_METRICS = ("accuracy", "ece_equal_width", "ece_equal_mass", "ece_sq_debias
 #: keys whose interval is the Wilson score interval of a proportion (see :mod:`.intervals`)
 WILSON_KEYS = ("label_loyalty", "negative_flip_rate", "positive_flip_rate", "parent/accuracy",
                "candidate/accuracy")
+#: the Wilson keys whose interval is modified near 1 (Brown, Cai & DasGupta): label loyalty, near 1 for a close copy
+MODIFIED_WILSON_KEYS = ("label_loyalty",)
 #: keys whose interval is the paired difference of two proportions (Bonett-Price)
 PAIRED_DIFFERENCE_KEYS = ("diff/accuracy",)
 #: keys that are means of one per-example quantity: studentized (bootstrap-t) intervals
 STUDENTIZED_KEYS = ("probability_loyalty", "parent/brier_loss", "candidate/brier_loss", "diff/brier_loss",
                     "parent/log_loss", "candidate/log_loss", "diff/log_loss")
+#: the studentized keys whose per-example quantity lies in [0, 1]: bootstrap-t within the Wilson interval
+BOUNDED_MEAN_KEYS = ("probability_loyalty",)
 #: with ``bootstrap="auto"``, up to this many examples are resampled directly; above, groups are
 EXAMPLE_BOOTSTRAP_MAX_N = 20_000
 
@@ -385,10 +423,15 @@ class _Options:
             "n_bins_equal_mass": self.n_bins_equal_mass, "min_bin_count": self.min_bin_count,
             "n_resamples": self.n_resamples, "confidence": self.confidence, "random_state": self.random_state,
             "bootstrap": self.scheme,
-            "interval": {"wilson": INTERVAL_KINDS["wilson"] + ": " + ", ".join(WILSON_KEYS),
+            "interval": {"wilson": INTERVAL_KINDS["wilson"] + ": "
+                         + ", ".join(k for k in WILSON_KEYS if k not in MODIFIED_WILSON_KEYS),
+                         "wilson_modified": INTERVAL_KINDS["wilson_modified"] + ": " + ", ".join(MODIFIED_WILSON_KEYS),
                          "paired_difference": INTERVAL_KINDS["paired_difference"] + ": "
                          + ", ".join(PAIRED_DIFFERENCE_KEYS),
-                         "studentized": INTERVAL_KINDS["studentized"] + ": " + ", ".join(STUDENTIZED_KEYS),
+                         "studentized": INTERVAL_KINDS["studentized"] + ": "
+                         + ", ".join(k for k in STUDENTIZED_KEYS if k not in BOUNDED_MEAN_KEYS),
+                         "studentized_bounded": INTERVAL_KINDS["studentized_bounded"] + ": "
+                         + ", ".join(BOUNDED_MEAN_KEYS),
                          "bias_corrected": INTERVAL_KINDS["bias_corrected"] + ": diff/ece_sq_debiased",
                          "normal": INTERVAL_KINDS["normal"] + ": parent/ and candidate/ece_sq_debiased",
                          "percentile": INTERVAL_KINDS["percentile"] + ": every other key"},
@@ -420,14 +463,19 @@ def _check_options(n: int, *, base: float, n_bins_equal_width: int, n_bins_equal
 
 
 def interval_kind(key: str) -> str:
-    """The interval family of a :func:`summarize_pair` key: ``"wilson"``, ``"paired_difference"``,
-    ``"studentized"``, ``"bias_corrected"`` (the difference of the debiased ECEs), ``"normal"`` (the debiased
-    ECE of one model) or ``"percentile"`` (the binned ECEs and
-    MCEs, as in the studies; their coverage is not claimed) (see :mod:`mlflow_trusteq.metrics.intervals`)."""
+    """The interval family of a :func:`summarize_pair` key: ``"wilson"``, ``"wilson_modified"`` (label
+    loyalty), ``"paired_difference"``,
+    ``"studentized_bounded"`` (probability loyalty), ``"studentized"``, ``"bias_corrected"`` (the difference
+    of the debiased ECEs), ``"normal"`` (the debiased ECE of one model) or ``"percentile"`` (the binned ECEs
+    and MCEs, as in the studies; their coverage is not claimed) (see :mod:`mlflow_trusteq.metrics.intervals`)."""
+    if key in MODIFIED_WILSON_KEYS:
+        return "wilson_modified"
     if key in WILSON_KEYS:
         return "wilson"
     if key in PAIRED_DIFFERENCE_KEYS:
         return "paired_difference"
+    if key in BOUNDED_MEAN_KEYS:
+        return "studentized_bounded"
     if key in STUDENTIZED_KEYS:
         return "studentized"
     if key == "diff/ece_sq_debiased":
@@ -437,7 +485,8 @@ def interval_kind(key: str) -> str:
     return "percentile"
 
 
-def _closed_form_intervals(total: _PairSums, layout: _Layout, z: float) -> dict[str, tuple[float, float]]:
+def _closed_form_intervals(total: _PairSums, layout: _Layout, z: float,
+                           confidence: float) -> dict[str, tuple[float, float]]:
     """Wilson intervals of the proportions and the Bonett-Price interval of ``diff/accuracy``, from counts."""
     cols = layout.pair(total.pair)
     n = float(cols["count"])
@@ -451,9 +500,72 @@ def _closed_form_intervals(total: _PairSums, layout: _Layout, z: float) -> dict[
         lo, hi = _paired(np.rint(cols["negative_flip"]), np.rint(cols["positive_flip"]), n, z)
         out["diff/accuracy"] = (float(lo), float(hi))
     for key, k in counts.items():
-        lo, hi = _wilson(np.rint(k), n, z)
+        if key in MODIFIED_WILSON_KEYS:
+            lo, hi = _wilson_modified(np.rint(k), n, z, confidence)
+        else:
+            lo, hi = _wilson(np.rint(k), n, z)
         out[key] = (float(lo), float(hi))
     return out
+
+
+@dataclass
+class _Replicates:
+    """The paired bootstrap's replicates of every key, and the studentized ones of the mean-type keys."""
+
+    values: dict[str, list[np.ndarray]]
+    t: dict[str, list[np.ndarray]]
+
+    def of(self, key: str) -> np.ndarray | None:
+        """All replicates of ``key``, or ``None`` without resamples."""
+        return np.concatenate(self.values[key]) if self.values.get(key) else None
+
+
+def _bootstrap(state: _PairSums, layout: _Layout, opts: _Options, rng: np.random.Generator, progress: bool,
+               point: dict[str, np.ndarray]) -> _Replicates:
+    """Every metric on each paired resample (the same counts for all), and ``t* = (theta* - theta) / se*``."""
+    reps = _Replicates({key: [] for key in point}, {key: [] for key in point})
+    n_units = state.pair.shape[0]
+    if opts.n_resamples <= 0 or n_units < 2:
+        return reps
+    from tqdm.auto import tqdm
+
+    chunks = bootstrap_counts(n_units, n_resamples=opts.n_resamples, rng=rng)
+    for C in tqdm(chunks, desc="paired bootstrap", disable=not progress, leave=False):
+        resampled = state.resample(C)
+        for key, vals in resampled.compute(layout, opts.min_bin_count).items():
+            reps.values[key].append(vals)
+        for key, s_star in resampled.standard_errors(layout).items():
+            with np.errstate(invalid="ignore", divide="ignore"):
+                reps.t[key].append((reps.values[key][-1] - point[key]) / s_star)
+    return reps
+
+
+def _bootstrap_interval(key: str, value: float, se: float | None, n: float, reps: _Replicates,
+                        opts: _Options, z: float) -> tuple[float | None, float | None]:
+    """The bootstrap interval of one key, by its family (:func:`interval_kind`); ``(None, None)`` if none."""
+    kind = interval_kind(key)
+    if se is not None and reps.t.get(key):
+        t = np.concatenate(reps.t[key])
+        if kind == "studentized_bounded":
+            return _studentized_bounded(t, value, se, n, opts.confidence)
+        return _studentized(t, value, se, opts.confidence)
+    r = reps.of(key)
+    if r is None:
+        return None, None
+    if kind == "percentile":
+        with np.errstate(invalid="ignore"):
+            return percentile_interval(r, confidence=opts.confidence)
+    if kind == "normal":
+        r = r[np.isfinite(r)]
+        if r.size < 2:
+            return None, None
+        half = z * float(np.std(r, ddof=1))
+        return value - half, value + half
+    if not math.isfinite(value):
+        return None, None
+    with np.errstate(invalid="ignore"):
+        b_lo, b_hi = _bias_corrected(r, np.float64(value), z)
+    return (None, None) if np.isnan(b_lo) else (float(b_lo), float(b_hi))
 
 
 def _estimates(state: _PairSums, layout: _Layout, opts: _Options, rng: np.random.Generator,
@@ -462,43 +574,18 @@ def _estimates(state: _PairSums, layout: _Layout, opts: _Options, rng: np.random
     total = state.total()
     point = total.compute(layout, opts.min_bin_count)
     se = total.standard_errors(layout)
-    reps: dict[str, list[np.ndarray]] = {key: [] for key in point}
-    t_reps: dict[str, list[np.ndarray]] = {key: [] for key in se}
-    n_units = state.pair.shape[0]
-    if opts.n_resamples > 0 and n_units >= 2:
-        from tqdm.auto import tqdm
-
-        chunks = bootstrap_counts(n_units, n_resamples=opts.n_resamples, rng=rng)
-        for C in tqdm(chunks, desc="paired bootstrap", disable=not progress, leave=False):
-            resampled = state.resample(C)
-            for key, vals in resampled.compute(layout, opts.min_bin_count).items():
-                reps[key].append(vals)
-            for key, s_star in resampled.standard_errors(layout).items():
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    t_reps[key].append((reps[key][-1] - point[key]) / s_star)
+    reps = _bootstrap(state, layout, opts, rng, progress, point)
     z = float(ndtri(0.5 + opts.confidence / 2.0))
-    closed = _closed_form_intervals(total, layout, z) if opts.n_resamples > 0 else {}
+    closed = _closed_form_intervals(total, layout, z, opts.confidence) if opts.n_resamples > 0 else {}
+    n = float(layout.pair(total.pair)["count"])
     estimates: dict[str, Estimate] = {}
     for key, value in point.items():
-        lo = hi = None
+        lo: float | None
+        hi: float | None
         if key in closed:
             lo, hi = closed[key]
-        elif key in se and t_reps[key]:
-            lo, hi = _studentized(np.concatenate(t_reps[key]), float(value), float(se[key]), opts.confidence)
-        elif reps[key] and interval_kind(key) == "percentile":
-            with np.errstate(invalid="ignore"):
-                lo, hi = percentile_interval(np.concatenate(reps[key]), confidence=opts.confidence)
-        elif reps[key] and interval_kind(key) == "normal":
-            r = np.concatenate(reps[key])
-            r = r[np.isfinite(r)]
-            if r.size >= 2:
-                half = z * float(np.std(r, ddof=1))
-                lo, hi = float(value) - half, float(value) + half
-        elif reps[key] and math.isfinite(float(value)):
-            with np.errstate(invalid="ignore"):
-                b_lo, b_hi = _bias_corrected(np.concatenate(reps[key]), np.float64(value), z)
-            if not np.isnan(b_lo):
-                lo, hi = float(b_lo), float(b_hi)
+        else:
+            lo, hi = _bootstrap_interval(key, float(value), float(se[key]) if key in se else None, n, reps, opts, z)
         estimates[key] = Estimate(float(value), lo, hi, opts.confidence)
     return estimates
 
@@ -544,35 +631,9 @@ def summarize_pair(P: np.ndarray, Q: np.ndarray, y: np.ndarray | None = None, *,
 
     Notes
     -----
-    **Intervals.** The proportions (:data:`WILSON_KEYS`) get Wilson score intervals from their
-    counts, ``diff/accuracy`` the Bonett-Price paired interval from the two flip counts, every
-    a mean of one per-example quantity (:data:`STUDENTIZED_KEYS`) the studentized interval and the
-    difference of the debiased ECEs the bias-corrected interval of the paired bootstrap below (the
-    debiased ECE of one model: estimate ± z times the bootstrap standard deviation); the binned ECEs and
-    MCEs keep the percentile interval of the studies (:mod:`mlflow_trusteq.metrics.intervals`).
-    ``n_resamples=0`` gives no interval at all.
-
-    **One paired bootstrap.** Resample ``r`` is a vector of counts ``w_r`` over resampling units;
-    every metric is a function of weighted sums :math:`\sum_i w_{ri} x_i` of per-example
-    quantities (agreement, :math:`1-\sqrt{JS}`, flips, correctness, Brier, NLL, and per bin:
-    count, confidence, correctness, squared gap), so all metrics of both models use the same ``w_r`` and a
-    difference is computed resample by resample.
-
-    **Examples scheme** (``n <= 20,000`` with ``"auto"``): units are the examples; counts are
-    drawn in chunks so that at most a few million cells are alive at once.
-
-    **Groups scheme** (``settings["bootstrap"] == "groups(G)"``): examples are assigned at random
-    to ``G`` groups (each example to a uniformly random group, seeded), each group is reduced
-    to its sums, and ``G`` groups are drawn with replacement. Cost and memory no longer
-    depend on ``n`` (``O(R G)`` instead of ``O(R n)``), and since the assignment is random the
-    intervals match the example bootstrap up to ``O(1/G)``; tests check the agreement at
-    ``n = 50,000``.
-
-    **Bins are fixed from the full sample** in both schemes: the equal-width bins trivially, the
-    equal-mass bins (rank-based) once on all ``n`` confidences and not re-derived per resample.
-    A ratio metric uses the resample's own total count; an MCE bin qualifies in a resample when
-    its resampled count reaches ``min_bin_count``; resamples where no bin qualifies are dropped
-    from the MCE interval.
+    Which interval each key gets, the one paired bootstrap, the two resampling schemes and the bin
+    rules: the module docstring (:mod:`mlflow_trusteq.metrics.pair`). ``n_resamples=0`` gives no
+    interval at all.
 
     Examples
     --------
@@ -583,19 +644,30 @@ def summarize_pair(P: np.ndarray, Q: np.ndarray, y: np.ndarray | None = None, *,
     (1.0, 0.439, 1.0)
     """
     P, Q = check_pair(P, Q)
-    n, k = P.shape
-    y = check_targets(y, n, k) if y is not None else None
-    opts = _check_options(n, base=base, n_bins_equal_width=n_bins_equal_width, n_bins_equal_mass=n_bins_equal_mass,
-                          min_bin_count=min_bin_count, n_resamples=n_resamples, confidence=confidence,
-                          random_state=random_state, bootstrap=bootstrap, n_groups=n_groups)
+    y = check_targets(y, *P.shape) if y is not None else None
+    opts = _check_options(P.shape[0], base=base, n_bins_equal_width=n_bins_equal_width,
+                          n_bins_equal_mass=n_bins_equal_mass, min_bin_count=min_bin_count, n_resamples=n_resamples,
+                          confidence=confidence, random_state=random_state, bootstrap=bootstrap, n_groups=n_groups)
     layout = _Layout(y is not None, (("equal_width", opts.n_bins_equal_width),
                                      ("equal_mass", opts.n_bins_equal_mass)))
     contrib = _contributions(P, Q, y, opts.base, layout)
     rng = np.random.default_rng(opts.random_state)
-    groups = assign_groups(n, opts.n_groups, rng) if opts.use_groups else None
-    state = _PairSums.from_examples(contrib, layout, groups, opts.n_groups if opts.use_groups else n)
+    state = _state(contrib, layout, opts, rng, P.shape[0])
     estimates = _estimates(state, layout, opts, rng, progress)
+    return _summary(estimates, contrib, state, layout, opts, P.shape)
+
+
+def _state(contrib: _Contributions, layout: _Layout, opts: _Options, rng: np.random.Generator, n: int) -> _PairSums:
+    """The sums per resampling unit: the examples, or ``G`` random groups (drawn from ``rng``)."""
+    groups = assign_groups(n, opts.n_groups, rng) if opts.use_groups else None
+    return _PairSums.from_examples(contrib, layout, groups, opts.n_groups if opts.use_groups else n)
+
+
+def _summary(estimates: dict[str, Estimate], contrib: _Contributions, state: _PairSums, layout: _Layout,
+             opts: _Options, shape: tuple[int, ...]) -> PairSummary:
+    """The :class:`PairSummary` of the estimates, the flips, the reliability bins and the settings."""
+    n, k = shape
     logger.debug("summarize_pair: n=%d k=%d bootstrap=%s resamples=%d", n, k, opts.scheme, opts.n_resamples)
     return PairSummary(estimates=estimates, per_class_loyalty=[float(v) for v in _per_class_from_flips(contrib.flips)],
                        flip_matrix=contrib.flips.tolist(), reliability=state.reliability(layout, contrib.binned),
-                       settings=opts.settings(), has_targets=y is not None, n_examples=n, n_classes=k)
+                       settings=opts.settings(), has_targets=layout.has_targets, n_examples=n, n_classes=k)

@@ -132,3 +132,105 @@ def test_simulated_coverage_few_cells():
     assert cov["diff/ece_sq_debiased"]["coverage"] >= 0.8
     assert cov["diff/brier_loss"]["coverage"] >= 0.8
     assert cov["parent/ece_equal_width"]["coverage"] <= 0.1
+
+
+# ------------------------------------------------------------------ probability loyalty: few informative examples
+def _old_studentized_coverage(cells):
+    """What the plain bootstrap-t (non-finite t* dropped, no Wilson bound) would give on the same cells."""
+    from mlflow_trusteq.metrics.intervals import _studentized
+
+    return np.mean([_studentized(t, est, se, 0.95)[0] <= true <= _studentized(t, est, se, 0.95)[1]
+                    for t, est, se, true in cells])
+
+
+def _sparse_cells(n, reps, seed):
+    """``reps`` samples of the ``sparse`` scenario: (t*, estimate, se, truth) of probability loyalty, and the
+    interval summarize_pair reports."""
+    from mlflow_trusteq.metrics.loyalty import _js
+
+    true = bench.truth("sparse")["probability_loyalty"]
+    rng = np.random.default_rng(seed)
+    cells, reported = [], []
+    for _ in range(reps):
+        P, Q, _, _ = bench.draw("sparse", n, rng)
+        state = int(rng.integers(2**31))
+        e = summarize_pair(P, Q, n_resamples=500, random_state=state).estimates["probability_loyalty"]
+        reported.append((e.lower, e.upper))
+        x = 1.0 - np.sqrt(_js(P, Q, 2.0))
+        C = np.vstack(list(bench_counts(n, state)))
+        m, se = x.mean(), np.sqrt(max((x ** 2).mean() - x.mean() ** 2, 0.0) / n)
+        ms = C @ x / n
+        ses = np.sqrt(np.maximum(C @ x ** 2 / n - ms ** 2, 0.0) / n)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cells.append(((ms - m) / ses, m, se, true))
+    return cells, reported, true
+
+
+def bench_counts(n, state):
+    """The count matrices summarize_pair draws with ``random_state=state`` (examples scheme, 500 resamples)."""
+    from mlflow_trusteq.metrics import bootstrap_counts
+
+    return bootstrap_counts(n, n_resamples=500, rng=np.random.default_rng(state))
+
+
+def test_probability_loyalty_covers_with_few_informative_examples():
+    # a candidate equal to its parent except on 2 % of the examples (about 4 of 200): resamples without any of
+    # them have se* = 0; the old bootstrap-t dropped their infinite t* and covered about 0.85 (misses above)
+    cells, reported, true = _sparse_cells(200, 120, seed=11)
+    new = np.mean([lo <= true <= hi for lo, hi in reported])
+    assert new >= 0.93, new
+    assert _old_studentized_coverage(cells) < 0.9  # the same samples, the old rule
+    assert all(0.0 <= lo <= hi <= 1.0 for lo, hi in reported)  # and never outside [0, 1]
+
+
+def test_studentized_bounded_keeps_infinite_t_and_stays_within_wilson():
+    from mlflow_trusteq.metrics.intervals import _studentized, _studentized_bounded
+
+    t = np.r_[np.random.default_rng(0).normal(size=900), np.full(100, np.inf)]  # 10 % of resamples: se* = 0
+    est, se, n = 0.99, 0.004, 200
+    w_lo, w_hi = _wilson(est * n, n, Z)
+    lo, hi = _studentized_bounded(t, est, se, n, 0.95)
+    assert lo == pytest.approx(float(w_lo))  # the 97.5 % quantile of t* is infinite: the Wilson bound
+    assert hi == pytest.approx(min(est - np.quantile(t, 0.025) * se, float(w_hi)))
+    assert _studentized(t, est, se, 0.95)[0] > lo  # dropping them gave a shorter, optimistic bound
+    # finite t*: the bootstrap-t bounds themselves (within Wilson), as before
+    t = np.random.default_rng(1).normal(size=1000)
+    lo, hi = _studentized_bounded(t, 0.9, 0.01, 200, 0.95)
+    assert (lo, hi) == pytest.approx(_studentized(t, 0.9, 0.01, 0.95))
+    # no spread at all: the Wilson interval of the mean
+    assert _studentized_bounded(np.full(10, np.nan), 1.0, 0.0, 50, 0.95) == pytest.approx(
+        (50 / (50 + Z * Z), 1.0))
+
+
+# ------------------------------------------------------------------ issue 10, item 7: every exported helper validates
+@pytest.mark.parametrize("call, match", [
+    (lambda: wilson_interval(float("nan"), 10), "successes"),
+    (lambda: wilson_interval(1, float("nan")), "`n`"),
+    (lambda: wilson_interval(1, 10, confidence=float("nan")), "confidence"),
+    (lambda: wilson_interval(1, 10, confidence=0.0), "confidence"),
+    (lambda: wilson_interval(1, 10, confidence=1.0), "confidence"),
+    (lambda: wilson_interval("3", 10), "successes"),
+    (lambda: paired_difference_interval(1.5, 0, 10), "only_first"),
+    (lambda: paired_difference_interval(0, float("inf"), 10), "only_second"),
+    (lambda: paired_difference_interval(0, 0, 10, confidence=-0.5), "confidence"),
+    (lambda: bias_corrected_interval(np.array(["a", "b"]), 0.0), "numeric"),
+    (lambda: bias_corrected_interval(np.arange(5.0), float("inf")), "estimate"),
+    (lambda: bias_corrected_interval(np.arange(5.0), 1.0, confidence=1.5), "confidence"),
+    (lambda: min_examples("wilson", threshold=float("nan")), "threshold"),
+    (lambda: min_examples("wilson", threshold=float("inf")), "threshold"),
+    (lambda: min_examples("paired_difference", margin=float("nan")), "margin"),
+    (lambda: min_examples("wilson", threshold="0.9"), "threshold"),
+    (lambda: min_examples("wilson", threshold=0.9, higher_is_better="false"), "higher_is_better"),
+    (lambda: min_examples("wilson", threshold=0.9, confidence=1.0), "confidence"),
+])
+def test_interval_helpers_name_the_bad_input(call, match):
+    with pytest.raises(InvalidInputError, match=match):
+        call()
+
+
+def test_interval_helpers_accept_whole_floats_and_report_empty_input_as_not_measured():
+    assert wilson_interval(3.0, 10.0) == wilson_interval(3, 10)
+    assert paired_difference_interval(np.int64(2), 1, 50) == paired_difference_interval(2, 1, 50)
+    assert min_examples("studentized_bounded", threshold=0.9) == 100
+    # no replicate at all: no interval (the documented "not measured"), never an exception or a number
+    assert bias_corrected_interval(np.array([]), 0.0) == (None, None)
