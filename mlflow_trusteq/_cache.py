@@ -13,6 +13,11 @@ A model with no content digest (a callable, a torch module, a ready adapter) is 
 is scored again, and the log says why. Entries live in this process (least recently used first out,
 at most :data:`MAX_BYTES`), and also on disk when ``TRUSTEQ_CACHE_DIR`` names a folder, so that
 separate processes on one machine share them. A hit is logged at INFO.
+
+The Spark engine keeps the parent's probabilities where the table is: a persisted Spark DataFrame
+(the input columns and the parent's probabilities) held here under :func:`parent_table_key` (the
+parent's content, an order-free digest of the table, the settings that change the scores) and the
+SparkSession's application id, at most :data:`MAX_TABLES` of them (the oldest is unpersisted).
 """
 
 from __future__ import annotations
@@ -24,14 +29,15 @@ import os
 import pickle
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 __all__ = ["model_content_digest", "parent_scores_key", "get_parent_scores", "put_parent_scores", "clear",
-           "stats", "MAX_BYTES", "CACHE_DIR_ENV"]
+           "stats", "MAX_BYTES", "CACHE_DIR_ENV", "parent_table_key", "get_parent_table", "put_parent_table",
+           "MAX_TABLES"]
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +49,10 @@ CACHE_DIR_ENV = "TRUSTEQ_CACHE_DIR"
 _lock = threading.Lock()
 _entries: OrderedDict[str, tuple[np.ndarray, float]] = OrderedDict()
 _stats = {"hits": 0, "misses": 0, "stores": 0}
+#: the most Spark frames of parent probabilities held at once
+MAX_TABLES = 4
+#: key -> (the persisted Spark DataFrame, how to release it)
+_tables: OrderedDict[str, tuple[Any, Callable[[Any], Any]]] = OrderedDict()
 
 
 def _sha256_dir(path: Path) -> str:
@@ -115,19 +125,29 @@ def model_content_digest(model: Any) -> str | None:
 def parent_scores_key(parent: Any, data_digest: str, *, chunk_size: int,
                       parent_kwargs: Mapping[str, Any]) -> str | None:
     """The cache key of the parent's probabilities on one data set, or ``None`` when not cacheable."""
+    return _parent_key(parent, {"data": data_digest, "chunk_size": chunk_size}, "parent_kwargs", parent_kwargs,
+                       level=logging.DEBUG, why="parent_kwargs are not plain values")
+
+
+def _parent_key(parent: Any, fields: Mapping[str, Any], plain_name: str, plain: Mapping[str, Any], *,
+                level: int, why: str) -> str | None:
+    """sha256 of the parent's content, ``fields``, ``plain`` (as JSON, under ``plain_name``) and this version.
+
+    ``None`` (logged at ``level``; ``why`` says what was not plain) when the parent has no content
+    digest or ``plain`` holds values JSON cannot write (e.g. a tokenizer object: its content cannot be told).
+    """
     from ._version import __version__
 
     content = model_content_digest(parent)
     if content is None:
-        logger.debug("parent cache: no content digest for %s; the parent is scored", type(parent).__name__)
+        logger.log(level, "parent cache: no content digest for %s; the parent is scored", type(parent).__name__)
         return None
     try:
-        kwargs = json.dumps(dict(parent_kwargs), sort_keys=True)
-    except TypeError:  # e.g. a tokenizer object: its content cannot be told
-        logger.debug("parent cache: parent_kwargs are not plain values; the parent is scored")
+        recorded = json.dumps(dict(plain), sort_keys=True)
+    except TypeError:
+        logger.log(level, "parent cache: %s; the parent is scored", why)
         return None
-    payload = json.dumps({"parent": content, "data": data_digest, "chunk_size": chunk_size,
-                          "parent_kwargs": kwargs, "version": __version__}, sort_keys=True)
+    payload = json.dumps({"parent": content, **fields, plain_name: recorded, "version": __version__}, sort_keys=True)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
@@ -181,14 +201,62 @@ def put_parent_scores(key: str, proba: np.ndarray, seconds: float) -> None:
         os.replace(tmp, path)
 
 
+def parent_table_key(parent: Any, table_digest: str, *, settings: Mapping[str, Any]) -> str | None:
+    """The key of the parent's probabilities on one Spark table, or ``None`` when not cacheable.
+
+    ``table_digest`` names the rows' content (order-free); ``settings`` are plain values: every
+    setting that can change the parent's probabilities or the cached frame's rows.
+    """
+    return _parent_key(parent, {"table": table_digest}, "settings", settings, level=logging.INFO,
+                       why="settings that are not plain values")
+
+
+def get_parent_table(key: str) -> Any | None:
+    """The Spark frame of the parent's probabilities stored under ``key``, or ``None``; a hit is logged."""
+    with _lock:
+        hit = _tables.get(key)
+        if hit is not None:
+            _tables.move_to_end(key)
+        _stats["hits" if hit is not None else "misses"] += 1
+    if hit is None:
+        return None
+    logger.info("parent cache hit (%s...): the parent's probabilities on this Spark table are reused, not scored "
+                "again", key[:12])
+    return hit[0]
+
+
+def put_parent_table(key: str, frame: Any, release: Callable[[Any], Any]) -> None:
+    """Hold ``frame`` (persisted) under ``key``; past :data:`MAX_TABLES` the oldest is released."""
+    evicted = []
+    with _lock:
+        _tables[key] = (frame, release)
+        _tables.move_to_end(key)
+        _stats["stores"] += 1
+        while len(_tables) > MAX_TABLES:
+            evicted.append(_tables.popitem(last=False)[1])
+    for old, free in evicted:
+        _release(old, free)
+
+
+def _release(frame: Any, release: Callable[[Any], Any]) -> None:
+    try:
+        release(frame)
+    except Exception:  # its session may be gone: nothing is held any more
+        logger.debug("parent cache: could not release a Spark frame", exc_info=True)
+
+
 def clear() -> None:
-    """Empty the in-process cache and its counters (the on-disk folder is left alone)."""
+    """Empty the in-process cache (the Spark frames are released) and its counters (not the disk folder)."""
     with _lock:
         _entries.clear()
+        tables = list(_tables.values())
+        _tables.clear()
         _stats.update(hits=0, misses=0, stores=0)
+    for frame, release in tables:
+        _release(frame, release)
 
 
 def stats() -> dict[str, int]:
-    """``{"hits", "misses", "stores", "entries"}`` of the in-process cache."""
+    """``{"hits", "misses", "stores", "entries", "tables"}`` of the in-process cache (tables: Spark frames)."""
     with _lock:
-        return {**_stats, "entries": len(_entries)}
+        return {**_stats, "entries": len(_entries), "tables": len(_tables)}

@@ -69,6 +69,7 @@ if TYPE_CHECKING:
 
 __all__ = ["compare_spark", "PartialSummary", "partial_summary", "summary_from_partials", "poisson_weights",
            "row_hashes", "key_hashes", "exact_mass_edges", "is_spark_dataframe", "DEFAULT_SAMPLE_SIZE",
+           "table_behind_cut_dataset", "spark_frame_behind",
            "DIGEST_SCHEME", "INSTALL_HINT"]
 
 logger = logging.getLogger(__name__)
@@ -165,7 +166,7 @@ class PartialSummary:
 
     def to_bytes(self) -> bytes:
         """The state as bytes (``numpy.savez``), what an executor sends to the driver."""
-        arrays = {"pair_total": self.pair_total, "pair_reps": self.pair_reps, "flips": self.flips,
+        arrays: dict[str, Any] = {"pair_total": self.pair_total, "pair_reps": self.pair_reps, "flips": self.flips,
                   "meta": np.frombuffer(json.dumps({"n_rows": self.n_rows, "seconds": self.seconds,
                                                     "digest": [str(d) for d in self.digest],
                                                     "models": sorted(self.models_total)}).encode(), dtype=np.uint8)}
@@ -216,8 +217,6 @@ def partial_summary(P: np.ndarray, Q: np.ndarray, y: np.ndarray | None, keys: np
     content : ndarray of uint64, optional
         The rows' content hashes, accumulated into the order-free digest.
     """
-    from .metrics.pair import _contributions, _PairSums
-
     if y is not None and mass_edges is None:
         raise InvalidInputError("with gold labels, the equal-mass edges must be fixed from the whole table first")
     P = np.asarray(P, dtype=np.float64)
@@ -225,44 +224,45 @@ def partial_summary(P: np.ndarray, Q: np.ndarray, y: np.ndarray | None, keys: np
     m, k = P.shape
     layout = _layout(y is not None, cfg)
     r = cfg.n_resamples if n_groups is None else n_groups
-    reps_pair: np.ndarray | None = None
-    reps_models: dict[str, np.ndarray] = {}
-    total_pair: np.ndarray | None = None
-    total_models: dict[str, np.ndarray] = {}
-    flips = np.zeros((k, k), dtype=np.int64)
+    # a block of Poisson weights is (r, rows): at most _MAX_CELLS of them alive at once
     step = max(1, _MAX_CELLS // max(r, 1)) if n_groups is None else max(m, 1)
-    replicates = np.arange(r, dtype=np.uint64)
+    state: PartialSummary | None = None
     for start in range(0, m, step):
         sl = slice(start, start + step)
-        c = _contributions(P[sl], Q[sl], None if y is None else y[sl], cfg.js_base, layout,
-                           mass_edges=None if mass_edges is None else dict(mass_edges))
-        state = _PairSums.from_examples(c, layout, None, min(step, m - start))
-        if n_groups is None:
-            t, w = state.total(), state.resample(poisson_weights(keys[sl], replicates, cfg.random_state))
-        else:
-            g = (_sample_hash(keys[sl], cfg.random_state + 7919) * n_groups).astype(np.intp)
-            w = _PairSums.from_examples(c, layout, g, n_groups)
-            t = w.total()
-        if total_pair is None:
-            total_pair, reps_pair = t.pair[None, :], w.pair
-            total_models = {n: s[None, :] for n, s in t.models.items()}
-            reps_models = dict(w.models)
-        else:
-            assert reps_pair is not None
-            total_pair, reps_pair = total_pair + t.pair[None, :], reps_pair + w.pair
-            total_models = {n: total_models[n] + s[None, :] for n, s in t.models.items()}
-            reps_models = {n: reps_models[n] + s for n, s in w.models.items()}
-        flips += np.asarray(c.flips, dtype=np.int64)
-    if total_pair is None:  # an empty partition
+        block = _block_summary(P[sl], Q[sl], None if y is None else y[sl], keys[sl], cfg=cfg, layout=layout,
+                               mass_edges=mass_edges, n_groups=n_groups)
+        state = block if state is None else state.merge(block)
+    if state is None:  # an empty partition
         return _empty_partial(layout, r, k)
-    assert reps_pair is not None
-    digest = (0, 0, 0)
-    if content is not None and len(content):
-        h = np.asarray(content, dtype=_U64)
-        with np.errstate(over="ignore"):
-            digest = (int(h.sum(dtype=_U64)), int(np.bitwise_xor.reduce(h)), int(_mix64(h).sum(dtype=_U64)))
-    return PartialSummary(total_pair, total_models, reps_pair, reps_models, flips, m,
-                          dict(seconds or {"parent": 0.0, "candidate": 0.0}), digest)
+    return dataclasses.replace(state, seconds=dict(seconds or {"parent": 0.0, "candidate": 0.0}),
+                               digest=_order_free_digest(content))
+
+
+def _block_summary(P: np.ndarray, Q: np.ndarray, y: np.ndarray | None, keys: np.ndarray, *, cfg: TrustEqConfig,
+                   layout: Any, mass_edges: Mapping[str, np.ndarray] | None, n_groups: int | None) -> PartialSummary:
+    """The sums of one block of rows: in total, and per Poisson replicate (or per hashed group)."""
+    from .metrics.pair import _contributions, _PairSums
+
+    c = _contributions(P, Q, y, cfg.js_base, layout, mass_edges=None if mass_edges is None else dict(mass_edges))
+    if n_groups is None:
+        state = _PairSums.from_examples(c, layout, None, len(P))
+        replicates = np.arange(cfg.n_resamples, dtype=np.uint64)
+        t, w = state.total(), state.resample(poisson_weights(keys, replicates, cfg.random_state))
+    else:
+        g = (_sample_hash(keys, cfg.random_state + 7919) * n_groups).astype(np.intp)
+        w = _PairSums.from_examples(c, layout, g, n_groups)
+        t = w.total()
+    return PartialSummary(t.pair[None, :], {n: s[None, :] for n, s in t.models.items()}, w.pair, dict(w.models),
+                          np.asarray(c.flips, dtype=np.int64), len(P))
+
+
+def _order_free_digest(content: np.ndarray | None) -> tuple[int, int, int]:
+    """Three accumulators of the rows' content hashes that do not depend on the rows' order."""
+    if content is None or not len(content):
+        return (0, 0, 0)
+    h = np.asarray(content, dtype=_U64)
+    with np.errstate(over="ignore"):
+        return (int(h.sum(dtype=_U64)), int(np.bitwise_xor.reduce(h)), int(_mix64(h).sum(dtype=_U64)))
 
 
 def _empty_partial(layout: Any, r: int, k: int) -> PartialSummary:
@@ -462,6 +462,8 @@ class _Job:
     sample_fields: tuple[Any, ...]  # the StructFields of the features (and the label), carried for sampled rows
     n_groups: int | None = None  # the grouped scheme's G; None: Poisson replicates
     mlflow_uris: tuple[str | None, str | None] = (None, None)  # where models:/ and runs:/ URIs resolve
+    input_fields: tuple[Any, ...] = ()  # the StructFields of the features, label and row key (the parent cache)
+    sample_size: int = DEFAULT_SAMPLE_SIZE  # rows of the sections' sample
 
     @property
     def sample_columns(self) -> list[str]:
@@ -482,6 +484,13 @@ class _Job:
         fields += [StructField(f"__s_{f.name}", f.dataType, True) for f in self.sample_fields]
         return StructType(fields)
 
+    def parent_schema(self) -> Any:
+        """The parent-cache frame: the input columns, the parent's probabilities and its seconds."""
+        from pyspark.sql.types import DoubleType, StructField, StructType
+
+        return StructType([*self.input_fields, *(StructField(f"p{j}", DoubleType()) for j in range(self.k)),
+                           StructField("__tp", DoubleType())])
+
 
 def _sample_hash(keys: np.ndarray, seed: int) -> np.ndarray:
     """A uniform in [0, 1) per row from its key and the seed: the sample is the rows with the lowest."""
@@ -493,53 +502,97 @@ def _content_hashes(job: _Job, pdf: pd.DataFrame) -> np.ndarray:
     return row_hashes(pdf[cols])
 
 
+def _timed_proba(model: Any, records: pd.DataFrame, name: str) -> tuple[np.ndarray, float]:
+    """One model's probabilities of a batch (checked to be one row per record) and the seconds they took."""
+    t0 = time.perf_counter()
+    proba = np.asarray(model.predict_proba(records), dtype=np.float64)
+    seconds = time.perf_counter() - t0
+    if proba.ndim != 2 or proba.shape[0] != len(records):
+        raise ModelOutputError(f"the {name} returned probabilities of shape {proba.shape} for a batch of "
+                               f"{len(records)} rows")
+    return proba, seconds
+
+
+def _first_row_seconds(m: int, seconds: float) -> np.ndarray:
+    """A batch's scoring seconds as a column: all on its first row (the column then sums to the total)."""
+    out = np.zeros(m)
+    out[0] = seconds
+    return out
+
+
 def _score_partition(job: _Job, batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
     """Executor, pass 1: both models' probabilities of each batch, the row keys, confidences and seconds."""
-    import pandas as pd
-
     parent = _worker_model(job.parent[0], job.parent[1], job.parent_kwargs, job.mlflow_uris)
     candidate = _worker_model(job.candidate[0], job.candidate[1], job.candidate_kwargs, job.mlflow_uris)
-    perm = np.asarray(job.perm)
     for pdf in batches:
         if len(pdf) == 0:
             continue
         records = pdf[list(job.features)].reset_index(drop=True)
-        t0 = time.perf_counter()
-        P = np.asarray(parent.predict_proba(records), dtype=np.float64)
-        t1 = time.perf_counter()
-        Q = np.asarray(candidate.predict_proba(records), dtype=np.float64)
-        t2 = time.perf_counter()
-        for name, arr in (("parent", P), ("candidate", Q)):
-            if arr.ndim != 2 or arr.shape[0] != len(records):
-                raise ModelOutputError(f"the {name} returned probabilities of shape {arr.shape} for a batch of "
-                                       f"{len(records)} rows")
-        Q = Q[:, perm]
-        if P.shape[1] != job.k or Q.shape[1] != job.k:
-            raise ModelOutputError(f"the models returned {P.shape[1]} and {Q.shape[1]} probability columns for "
-                                   f"{job.k} labels")
-        content = _content_hashes(job, pdf)
-        keys = key_hashes(pdf[job.row_key]) if job.row_key else content
-        out = {f"p{j}": P[:, j] for j in range(job.k)} | {f"q{j}": Q[:, j] for j in range(job.k)}
-        if job.target_map is not None:
-            out["__y"] = pdf[job.target].map(job.target_map).to_numpy(dtype=np.int64)
-        else:
-            out["__y"] = np.full(len(pdf), -1, dtype=np.int64)
-        out["__key"] = keys.view(np.int64)
-        out["__content"] = content.view(np.int64)
-        rows = np.arange(len(pdf))
-        out["__pconf"] = P[rows, P.argmax(axis=1)]
-        out["__qconf"] = Q[rows, Q.argmax(axis=1)]
-        tp = np.zeros(len(pdf))
-        tq = np.zeros(len(pdf))
-        tp[0], tq[0] = t1 - t0, t2 - t1
-        out["__tp"], out["__tq"] = tp, tq
-        u = _sample_hash(keys, job.cfg.random_state)
-        out["__u"] = u
-        keep = u < job.sample_threshold
-        frame = pd.DataFrame(out)
-        for c in job.sample_columns:  # the sample's rows carry their features, the others nulls
-            frame[f"__s_{c}"] = pdf[c].reset_index(drop=True).where(keep, None)
-        yield frame[job.score_columns()]
+        P, t_parent = _timed_proba(parent, records, "parent")
+        Q, t_candidate = _timed_proba(candidate, records, "candidate")
+        yield _scored_batch(job, pdf, P, Q, _first_row_seconds(len(pdf), t_parent),
+                            _first_row_seconds(len(pdf), t_candidate))
+
+
+def _parent_partition(job: _Job, batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    """Executor, the parent-cache pass: the input rows with the parent's probabilities and seconds."""
+    parent = _worker_model(job.parent[0], job.parent[1], job.parent_kwargs, job.mlflow_uris)
+    names = [f.name for f in job.input_fields]
+    for pdf in batches:
+        if len(pdf) == 0:
+            continue
+        P, t_parent = _timed_proba(parent, pdf[list(job.features)].reset_index(drop=True), "parent")
+        if P.shape[1] != job.k:
+            raise ModelOutputError(f"the parent returned {P.shape[1]} probability columns for {job.k} labels")
+        out = pdf[names].reset_index(drop=True)
+        for j in range(job.k):
+            out[f"p{j}"] = P[:, j]
+        out["__tp"] = _first_row_seconds(len(pdf), t_parent)
+        yield out
+
+
+def _candidate_partition(job: _Job, batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    """Executor, pass 1 on the parent-cache frame: only the candidate scores; the parent's columns are read."""
+    candidate = _worker_model(job.candidate[0], job.candidate[1], job.candidate_kwargs, job.mlflow_uris)
+    for pdf in batches:
+        if len(pdf) == 0:
+            continue
+        pdf = pdf.reset_index(drop=True)
+        P = pdf[[f"p{j}" for j in range(job.k)]].to_numpy(dtype=np.float64)
+        Q, t_candidate = _timed_proba(candidate, pdf[list(job.features)], "candidate")
+        yield _scored_batch(job, pdf, P, Q, pdf["__tp"].to_numpy(dtype=np.float64),
+                            _first_row_seconds(len(pdf), t_candidate))
+
+
+def _scored_batch(job: _Job, pdf: pd.DataFrame, P: np.ndarray, Q: np.ndarray, tp: np.ndarray,
+                  tq: np.ndarray) -> pd.DataFrame:
+    """A scored batch in :meth:`_Job.schema`'s columns (``Q`` in the candidate's own column order)."""
+    import pandas as pd
+
+    Q = Q[:, np.asarray(job.perm)]
+    if P.shape[1] != job.k or Q.shape[1] != job.k:
+        raise ModelOutputError(f"the models returned {P.shape[1]} and {Q.shape[1]} probability columns for "
+                               f"{job.k} labels")
+    content = _content_hashes(job, pdf)
+    keys = key_hashes(pdf[job.row_key]) if job.row_key else content
+    out = {f"p{j}": P[:, j] for j in range(job.k)} | {f"q{j}": Q[:, j] for j in range(job.k)}
+    if job.target_map is not None:
+        out["__y"] = pdf[job.target].map(job.target_map).to_numpy(dtype=np.int64)
+    else:
+        out["__y"] = np.full(len(pdf), -1, dtype=np.int64)
+    out["__key"] = keys.view(np.int64)
+    out["__content"] = content.view(np.int64)
+    rows = np.arange(len(pdf))
+    out["__pconf"] = P[rows, P.argmax(axis=1)]
+    out["__qconf"] = Q[rows, Q.argmax(axis=1)]
+    out["__tp"], out["__tq"] = tp, tq
+    u = _sample_hash(keys, job.cfg.random_state)
+    out["__u"] = u
+    keep = u < job.sample_threshold
+    frame = pd.DataFrame(out)
+    for c in job.sample_columns:  # the sample's rows carry their features, the others nulls
+        frame[f"__s_{c}"] = pdf[c].reset_index(drop=True).where(keep, None)
+    return frame[job.score_columns()]
 
 
 def _sum_partition(job: _Job, mass_edges: dict[str, np.ndarray] | None,
@@ -640,14 +693,56 @@ def compare_spark(
         A missing column, a path that is not a table, missing feature values, bad gold labels.
     """
     _require_pyspark()
-    from pyspark import StorageLevel
-    from pyspark.sql import functions as F
-
-    from .adapters import encode_targets
-    from .compare import _encode_gold, _Inputs, _load_models, _measure, _Scores, _split_data, infer_kind
+    from .compare import _load_models
 
     cfg = TrustEqConfig.from_mapping(config, **overrides)
     row_key = row_key if row_key is not None else cfg.row_key
+    _check_arguments(targets, sample_size, quantile_relative_error, bootstrap)
+    sdf = _as_spark_frame(data, spark)
+    features = _feature_columns(sdf, cfg, targets, row_key)
+    models = _load_models(parent, candidate, cfg)
+    table = _check_table(sdf, features, targets, row_key, models.labels)
+    if before_measuring is not None:
+        before_measuring()
+    job = _make_job(parent, candidate, cfg, models, sdf, features, targets, row_key, table,
+                    sample_size=sample_size, n_groups=n_groups if _use_groups(bootstrap, table.n, n_groups) else None)
+    key = _parent_cache_key(parent, cfg, job, table, sdf)
+    scored, parent_cached = _scored_frame(sdf, job, key)
+    passes = _run_passes(scored, job, table.n, quantile_relative_error)
+    passes.timings["checks"] = table.seconds
+    logger.info("spark engine timings (s): %s", {k: round(v, 2) for k, v in passes.timings.items()})
+    logger.info("spark engine: %d rows in %d partition(s) scored and summed in %.1f s", table.n, passes.n_parts,
+                passes.wall)
+    return _assemble(models, cfg, job, table, passes, parent_cached=parent_cached,
+                     n_partitions=sdf.rdd.getNumPartitions() if hasattr(sdf, "rdd") else None,
+                     sample_size=sample_size, quantile_relative_error=quantile_relative_error)
+
+
+# ----------------------------------------------------------------------------- the engine's steps
+@dataclass(frozen=True)
+class _Table:
+    """What the check pass found: the row count, the gold labels' codes, a content digest, its seconds."""
+
+    n: int
+    target_map: dict[Any, int] | None
+    content: str  # an order-free digest of the rows from Spark's own hashes (the parent cache's data key)
+    seconds: float
+
+
+@dataclass
+class _Passes:
+    """What the passes over the scored table gave the driver."""
+
+    state: PartialSummary
+    mass_edges: dict[str, np.ndarray] | None
+    rank_bound: int
+    sample: pd.DataFrame
+    n_parts: int
+    wall: float
+    timings: dict[str, float]
+
+
+def _check_arguments(targets: Any, sample_size: Any, quantile_relative_error: float, bootstrap: str) -> None:
     if targets is not None and not isinstance(targets, str):
         raise InvalidInputError("on Spark, `targets` is the name of the gold-label column, got "
                                 f"{type(targets).__name__}")
@@ -655,7 +750,19 @@ def compare_spark(
         raise InvalidInputError(f"`sample_size` must be a positive integer, got {sample_size!r}")
     if not 0.0 <= quantile_relative_error < 1.0:
         raise InvalidInputError(f"`quantile_relative_error` must be in [0, 1), got {quantile_relative_error!r}")
-    sdf = _as_spark_frame(data, spark)
+    if bootstrap not in ("auto", "poisson", "groups"):
+        raise InvalidInputError(f"`bootstrap` must be 'auto', 'poisson' or 'groups', got {bootstrap!r}")
+
+
+def _use_groups(bootstrap: str, n: int, n_groups: int) -> bool:
+    """The grouped scheme: asked for, or (``"auto"``, like ``compare()``) above its example-bootstrap limit."""
+    from .metrics.pair import EXAMPLE_BOOTSTRAP_MAX_N
+
+    return (bootstrap == "groups" or (bootstrap == "auto" and n > EXAMPLE_BOOTSTRAP_MAX_N)) and n > n_groups
+
+
+def _feature_columns(sdf: Any, cfg: TrustEqConfig, targets: str | None, row_key: str | None) -> list[str]:
+    """The feature columns (the configured ones, or every column but the label and the key), checked."""
     columns = list(sdf.columns)
     for name, col in (("targets", targets), ("row_key", row_key)):
         if col is not None and col not in columns:
@@ -667,10 +774,19 @@ def compare_spark(
         raise InvalidInputError(f"feature column(s) {missing} not in the table; columns: {columns}")
     if not features:
         raise InvalidInputError("no feature columns left once the targets and row key columns are removed")
+    return features
 
-    models = _load_models(parent, candidate, cfg)
-    # one pass: the row count, and the rows a model could not score (missing features or labels)
-    checks = [F.count(F.lit(1)).alias("__n")]
+
+def _input_columns(features: list[str], targets: str | None, row_key: str | None) -> list[str]:
+    return list(dict.fromkeys([*features, *(c for c in (targets, row_key) if c)]))
+
+
+def _check_table(sdf: Any, features: list[str], targets: str | None, row_key: str | None,
+                 labels: Any) -> _Table:
+    """One pass: the row count, the rows a model could not score (missing features or labels), the labels."""
+    from pyspark.sql import functions as F
+
+    checks = [F.count(F.lit(1)).alias("__n"), *_content_aggregates(sdf, _input_columns(features, targets, row_key))]
     numeric = {f.name for f in sdf.schema.fields if f.dataType.typeName() in ("double", "float")}
     for c in features + ([targets] if targets else []):
         bad = F.col(c).isNull() | (F.isnan(F.col(c)) if c in numeric else F.lit(False))
@@ -679,8 +795,9 @@ def compare_spark(
         checks.append(F.collect_set(F.col(targets)).alias("__labels"))
     t0 = time.perf_counter()
     row = sdf.agg(*checks).collect()[0].asDict()
-    timings = {"checks": time.perf_counter() - t0}
+    seconds = time.perf_counter() - t0
     n = int(row.pop("__n"))
+    content = {k: str(row.pop(k)) for k in ("__xx_sum", "__xx_xor", "__mm_sum")}
     values = list(row.pop("__labels", None) or [])
     if n == 0:
         raise InvalidInputError("the table is empty: there is nothing to compare")
@@ -688,86 +805,197 @@ def compare_spark(
     if bad_cols:
         raise InvalidInputError(f"missing values (null or NaN) in {bad_cols} (column: rows); drop or impute them "
                                 "first")
-    target_map: dict[Any, int] | None = None
-    if targets is not None:
-        if len(values) > 10_000:
-            raise InvalidInputError(f"targets column {targets!r} has over 10,000 distinct values: not class labels")
-        codes = encode_targets(np.asarray(values, dtype=object), models.labels)
-        target_map = {v: int(c) for v, c in zip(values, codes)}
+    return _Table(n, _target_codes(values, targets, labels) if targets is not None else None,
+                  _content_digest(sdf, _input_columns(features, targets, row_key), n, content), seconds)
 
-    from .metrics.pair import EXAMPLE_BOOTSTRAP_MAX_N
 
-    if bootstrap not in ("auto", "poisson", "groups"):
-        raise InvalidInputError(f"`bootstrap` must be 'auto', 'poisson' or 'groups', got {bootstrap!r}")
-    use_groups = (bootstrap == "groups" or (bootstrap == "auto" and n > EXAMPLE_BOOTSTRAP_MAX_N)) and n > n_groups
-    if before_measuring is not None:
-        before_measuring()
+def _content_aggregates(sdf: Any, columns: list[str]) -> list[Any]:
+    """Order-free sums of two of Spark's own row hashes (exact decimals: they never overflow)."""
+    from pyspark.sql import functions as F
 
+    cols = [F.col(c) for c in columns]
+    xx = F.xxhash64(*cols)
+    return [F.sum(xx.cast("decimal(38,0)")).alias("__xx_sum"), F.bit_xor(xx).alias("__xx_xor"),
+            F.sum(F.hash(*cols).cast("decimal(38,0)")).alias("__mm_sum")]
+
+
+def _content_digest(sdf: Any, columns: list[str], n: int, sums: Mapping[str, str]) -> str:
+    types = {f.name: f.dataType.simpleString() for f in sdf.schema.fields if f.name in columns}
+    payload = json.dumps({"columns": columns, "types": types, "n": n, **sums}, sort_keys=True)
+    return f"spark-xxhash64-v1:{hashlib.sha256(payload.encode()).hexdigest()}"
+
+
+def _target_codes(values: list[Any], targets: str, labels: Any) -> dict[Any, int]:
+    from .adapters import encode_targets
+
+    if len(values) > 10_000:
+        raise InvalidInputError(f"targets column {targets!r} has over 10,000 distinct values: not class labels")
+    codes = encode_targets(np.asarray(values, dtype=object), labels)
+    return {v: int(c) for v, c in zip(values, codes)}
+
+
+def _make_job(parent: Any, candidate: Any, cfg: TrustEqConfig, models: Any, sdf: Any, features: list[str],
+              targets: str | None, row_key: str | None, table: _Table, *, sample_size: int,
+              n_groups: int | None) -> _Job:
     field_of = {f.name: f for f in sdf.schema.fields}
     job = _Job(tuple(features), targets, row_key,
-               _model_spec(parent, cfg.parent_kwargs, "parent"), _model_spec(candidate, cfg.candidate_kwargs,
-                                                                             "candidate"),
+               _model_spec(parent, cfg.parent_kwargs, "parent"),
+               _model_spec(candidate, cfg.candidate_kwargs, "candidate"),
                dict(cfg.parent_kwargs), dict(cfg.candidate_kwargs), tuple(int(i) for i in models.perm),
-               len(models.labels), target_map, cfg, min(1.0, 2.0 * sample_size / n + 64.0 / n), ())
-    job = dataclasses.replace(job, sample_fields=tuple(field_of[c] for c in job.sample_columns),
-                              n_groups=n_groups if use_groups else None, mlflow_uris=_mlflow_uris())
+               len(models.labels), table.target_map, cfg, min(1.0, 2.0 * sample_size / table.n + 64.0 / table.n), (),
+               n_groups=n_groups, mlflow_uris=_mlflow_uris(), sample_size=sample_size,
+               input_fields=tuple(field_of[c] for c in _input_columns(features, targets, row_key)))
+    return dataclasses.replace(job, sample_fields=tuple(field_of[c] for c in job.sample_columns))
+
+
+def _parent_cache_key(parent: Any, cfg: TrustEqConfig, job: _Job, table: _Table, sdf: Any) -> str | None:
+    """The parent cache's key on Spark: the parent's content, the table's content and what changes the scores."""
+    if not (cfg.parent_cache and cfg.headline_plan == "evaluation"):
+        return None
+    from ._cache import parent_table_key
+
+    session = sdf.sparkSession
+    settings = {"engine": "spark", "columns": [f.name for f in job.input_fields], "features": list(job.features),
+                "parent_kwargs": dict(cfg.parent_kwargs), "labels": job.k,
+                "arrow_batch": session.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch", "10000")}
+    key = parent_table_key(parent, table.content, settings=settings)
+    # the stored frame lives in one SparkSession: another session (application) is another entry
+    return None if key is None else f"{key}@{session.sparkContext.applicationId}"
+
+
+def _scored_frame(sdf: Any, job: _Job, key: str | None) -> tuple[Any, bool]:
+    """Both models' probabilities per row (lazy), and whether the parent's came from the parent cache.
+
+    Without a key both models score in one pass. With one, the parent's probabilities are a frame
+    of their own (the input columns, ``p*`` and the parent's seconds), persisted in the session and
+    kept in the parent cache; the candidate then scores on that frame, and a later candidate on the
+    same table reuses it instead of scoring the parent again.
+    """
+    if key is None:
+        return sdf.mapInPandas(lambda it: _score_partition(job, it), schema=job.schema()), False
+    from pyspark import StorageLevel
+
+    from . import _cache
+
+    parent_frame = _cache.get_parent_table(key)
+    hit = parent_frame is not None
+    if parent_frame is None:
+        names = [f.name for f in job.input_fields]
+        parent_frame = (sdf.select(*names).mapInPandas(lambda it: _parent_partition(job, it),
+                                                       schema=job.parent_schema())
+                        .persist(StorageLevel.MEMORY_AND_DISK))
+        _cache.put_parent_table(key, parent_frame, release=lambda frame: frame.unpersist())
+    return parent_frame.mapInPandas(lambda it: _candidate_partition(job, it), schema=job.schema()), hit
+
+
+def _run_passes(scored: Any, job: _Job, n: int, quantile_relative_error: float) -> _Passes:
+    """Score (persisted), the quantile pass, the sample and the partial sums; the scores are then freed."""
+    from pyspark import StorageLevel
+
+    timings: dict[str, float] = {}
     t_start = time.perf_counter()
-    scored = sdf.mapInPandas(lambda it: _score_partition(job, it), schema=job.schema())
     scored = scored.persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        mass_edges = None
-        rank_bound = 0
-        if targets is not None:
-            mass_edges, rank_bound = _mass_edges(scored, n, cfg.n_bins_equal_mass, quantile_relative_error)
+        mass_edges, rank_bound = None, 0
+        if job.target is not None:
+            mass_edges, rank_bound = _mass_edges(scored, n, job.cfg.n_bins_equal_mass, quantile_relative_error)
         else:
             scored.count()  # materialise the scores
         timings["score_and_quantiles"] = time.perf_counter() - t_start
-        # the sample: the rows whose seeded key hash is lowest, whatever the partitioning
         t0 = time.perf_counter()
-        sample_pdf = (scored.filter(F.col("__u") < job.sample_threshold).toPandas()
-                      .sort_values("__u", kind="stable").head(sample_size).reset_index(drop=True))
+        sample = _draw_sample(scored, job)
         timings["sample"] = time.perf_counter() - t0
-        partials = scored.mapInPandas(lambda it: _sum_partition(job, mass_edges, it), schema="state binary")
-        state: PartialSummary | None = None
-        n_parts = 0
-        for r in partials.toLocalIterator():
-            part = PartialSummary.from_bytes(bytes(r["state"]))
-            state = part if state is None else state.merge(part)
-            n_parts += 1
-        n_partitions = sdf.rdd.getNumPartitions() if hasattr(sdf, "rdd") else None
+        state, n_parts = _merged_partials(scored, job, mass_edges)
     finally:
         scored.unpersist()
     wall = time.perf_counter() - t_start
     timings["sums"] = wall - timings["score_and_quantiles"]
-    logger.info("spark engine timings (s): %s", {k: round(v, 2) for k, v in timings.items()})
-    assert state is not None
     if state.n_rows != n:
         raise AssertionError(f"the executors summed {state.n_rows} rows of {n}")
-    logger.info("spark engine: %d rows in %d partition(s) scored and summed in %.1f s", n, n_parts, wall)
-    engine_settings = {
-        "name": "spark", "partitions": n_partitions, "row_key": row_key or "hash of the row's features and label",
-        "sample_size": len(sample_pdf), "sample_requested": sample_size, "sample_seed": cfg.random_state,
+    return _Passes(state, mass_edges, rank_bound, sample, n_parts, wall, timings)
+
+
+def _draw_sample(scored: Any, job: _Job) -> pd.DataFrame:
+    """The rows whose seeded key hash is lowest, whatever the partitioning (the sections' sample)."""
+    from pyspark.sql import functions as F
+
+    return (scored.filter(F.col("__u") < job.sample_threshold).toPandas()
+            .sort_values("__u", kind="stable").head(job.sample_size).reset_index(drop=True))
+
+
+def _merged_partials(scored: Any, job: _Job, mass_edges: dict[str, np.ndarray] | None
+                     ) -> tuple[PartialSummary, int]:
+    """Each partition's :class:`PartialSummary` (in the executors), merged on the driver as they arrive."""
+    partials = scored.mapInPandas(lambda it: _sum_partition(job, mass_edges, it), schema="state binary")
+    state: PartialSummary | None = None
+    n_parts = 0
+    for r in partials.toLocalIterator():
+        part = PartialSummary.from_bytes(bytes(r["state"]))
+        state = part if state is None else state.merge(part)
+        n_parts += 1
+    if state is None:
+        raise AssertionError("the executors returned no partial summaries")
+    return state, n_parts
+
+
+def _engine_settings(job: _Job, passes: _Passes, *, n_partitions: int | None, sample_size: int,
+                     quantile_relative_error: float) -> dict[str, Any]:
+    return {
+        "name": "spark", "partitions": n_partitions,
+        "row_key": job.row_key or "hash of the row's features and label",
+        "sample_size": len(passes.sample), "sample_requested": sample_size, "sample_seed": job.cfg.random_state,
         "sample_rule": "the rows with the lowest seeded hash of their row key",
         "quantile_relative_error": quantile_relative_error,
-        "equal_mass_edge_rank_bound": rank_bound,
+        "equal_mass_edge_rank_bound": passes.rank_bound,
         "predictions": "TrustReport.predictions and the sections hold the sample",
         "throughput": "rows over each model's summed scoring seconds in the executors (per core)",
-        "wall_seconds": wall,
+        "wall_seconds": passes.wall,
     }
+
+
+def _assemble(models: Any, cfg: TrustEqConfig, job: _Job, table: _Table, passes: _Passes, *, parent_cached: bool,
+              n_partitions: int | None, sample_size: int, quantile_relative_error: float) -> TrustReport:
+    """The report: the merged sums' metrics, and ``compare()``'s sections on the sample."""
+    from .compare import _encode_gold, _Inputs, _measure, _Scores, _split_data, infer_kind
+
+    engine = _engine_settings(job, passes, n_partitions=n_partitions, sample_size=sample_size,
+                              quantile_relative_error=quantile_relative_error)
     logger.info("spark engine sample for the sections: %d rows, seed %d; equal-mass edges within %d rank(s)",
-                len(sample_pdf), cfg.random_state, rank_bound)
-    summary = summary_from_partials(state, cfg=cfg, has_targets=targets is not None, mass_edges=mass_edges,
-                                    n_groups=job.n_groups)
-    frame = sample_pdf[[f"__s_{c}" for c in job.sample_columns]].rename(columns=lambda c: c[len("__s_"):])
-    sample_records, _, y_raw, _ = _split_data(frame, targets, features)
-    sample_inputs = _Inputs(frame, sample_records, infer_kind(sample_records), y_raw, targets)
-    y_sample = _encode_gold(sample_inputs, models)
-    scores = _Scores(sample_pdf[[f"p{j}" for j in range(job.k)]].to_numpy(dtype=np.float64),
-                     sample_pdf[[f"q{j}" for j in range(job.k)]].to_numpy(dtype=np.float64),
-                     state.seconds["parent"], state.seconds["candidate"])
-    digest = _digest(features, targets is not None, state)
-    return _measure(models, sample_inputs, scores, y_sample, cfg, summary=summary, n_examples=n, digest=digest,
-                    extra_settings={"engine": engine_settings})
+                len(passes.sample), cfg.random_state, passes.rank_bound)
+    summary = summary_from_partials(passes.state, cfg=cfg, has_targets=job.target is not None,
+                                    mass_edges=passes.mass_edges, n_groups=job.n_groups)
+    sample = passes.sample
+    frame = sample[[f"__s_{c}" for c in job.sample_columns]].rename(columns=lambda c: c[len("__s_"):])
+    records, _, y_raw, _ = _split_data(frame, job.target, list(job.features))
+    inputs = _Inputs(frame, records, infer_kind(records), y_raw, job.target)
+    scores = _Scores(sample[[f"p{j}" for j in range(job.k)]].to_numpy(dtype=np.float64),
+                     sample[[f"q{j}" for j in range(job.k)]].to_numpy(dtype=np.float64),
+                     passes.state.seconds["parent"], passes.state.seconds["candidate"], parent_cached=parent_cached)
+    y = _encode_gold(inputs, models)
+    report = _measure(models, inputs, scores, y, cfg, summary=summary, n_examples=table.n,
+                      digest=_digest(list(job.features), job.target is not None, passes.state),
+                      extra_settings={"engine": engine})
+    return _update_on_sample(report, scores, y, cfg)
+
+
+def _update_on_sample(report: TrustReport, scores: Any, y: np.ndarray | None, cfg: TrustEqConfig) -> TrustReport:
+    """The model-update metrics (BTC/BEC, McNemar, AURC...) on the engine's sample, recorded as such.
+
+    They are not sums the executors can merge (AURC needs the rows in confidence order), so the
+    Spark engine measures them, like the sections, on its hash-drawn sample: the same keys as
+    ``compare()``, with intervals for the sample's size; ``settings["update"]["measured_on"]`` says so.
+    """
+    if y is None or "update" not in report.skipped:
+        return report
+    from .metrics.update import summarize_update
+
+    result = summarize_update(y, scores.parent, scores.candidate, n_resamples=cfg.n_resamples,
+                              confidence=cfg.confidence, random_state=cfg.random_state)
+    skipped = {k: v for k, v in report.skipped.items() if k != "update"}
+    update = {**result.to_dict(), "measured_on": (f"the Spark engine's sample of {len(y)} of {report.n_examples} "
+                                                  "rows (the lowest seeded hashes of the row keys)")}
+    return dataclasses.replace(report, metrics={**report.metrics, **result.estimates}, skipped=skipped,
+                               settings={**report.settings, "update": update})
 
 
 def _mass_edges(scored: Any, n: int, n_bins: int, rel_err: float) -> tuple[dict[str, np.ndarray], int]:
@@ -793,29 +1021,85 @@ def _digest(features: list[str], has_targets: bool, state: PartialSummary) -> st
 MLFLOW_SPARK_LIMIT = 10_000
 
 
-def table_behind_cut_dataset(run_id: str, n_rows: int, client: Any = None) -> Any | None:
+def table_behind_cut_dataset(run_id: str, n_rows: int, client: Any = None, dataset: Any = None) -> Any | None:
     """The whole Spark table behind an evaluation that MLflow cut to its first 10,000 rows.
 
     ``mlflow.models.evaluate`` turns a Spark DataFrame into its first 10,000 rows before any
-    evaluator sees it, and logs the dataset (with its approximate row count) to the run. This reads
-    that record: ``None`` when nothing was cut; the whole table as a Spark DataFrame when it was cut
-    and its source can be read again (``mlflow.data.from_spark(df, path=...)`` or
-    ``table_name=...``, or a Delta table).
+    evaluator sees it, and logs the dataset (with its approximate row count) to the run. This
+    returns ``None`` when nothing was cut, else the whole table as a Spark DataFrame, found
+
+    1. in the running ``mlflow.models.evaluate`` call (:func:`spark_frame_behind`: the DataFrame it
+       was given, whatever built it), when ``dataset`` (what the evaluator received) is passed; else
+    2. from the dataset logged to the run, when its source can be read again
+       (``mlflow.data.from_spark(df, path=...)`` or ``table_name=...``, or a Delta table).
 
     Raises
     ------
     InvalidInputError
-        The table was cut and MLflow kept no way to read it again (a DataFrame built in code):
-        the message says how to evaluate all of it.
+        The table was cut and neither way reaches all of it: the message says how to evaluate all of it.
     """
     if n_rows < MLFLOW_SPARK_LIMIT:
         return None
+    whole = spark_frame_behind(dataset) if dataset is not None else None
+    if whole is not None:
+        total = int(whole.count())
+        if total <= n_rows:
+            return None
+        logger.warning("mlflow.models.evaluate cut this Spark DataFrame to its first %d rows; trusteq evaluates all "
+                       "%d rows of it with the Spark engine", n_rows, total)
+        return whole
     if client is None:
         from mlflow import MlflowClient
 
         client = MlflowClient()
-    inputs = getattr(client.get_run(run_id), "inputs", None)
     refusal: InvalidInputError | None = None
+    for ds, logged_count in _logged_spark_datasets(client, run_id):
+        if logged_count is not None and logged_count <= n_rows:
+            return None
+        loaded = _load_logged_source(ds)
+        if loaded is None:
+            refusal = refusal or _cut_refusal(n_rows, logged_count)
+            continue
+        count = logged_count if logged_count is not None else float(loaded.count())
+        if count <= n_rows:
+            return None
+        logger.warning("MLflow cut the Spark table %s to its first %d rows; trusteq evaluates all ~%d rows of it "
+                       "with the Spark engine", ds.source, n_rows, int(count))
+        return loaded
+    if refusal is not None:  # no logged Spark dataset of this run can be read again
+        raise refusal
+    return None
+
+
+def spark_frame_behind(dataset: Any) -> Any | None:
+    """The whole Spark DataFrame that the running ``mlflow.models.evaluate`` call cut into ``dataset``.
+
+    MLflow gives an evaluator only an ``EvaluationDataset`` of the first 10,000 rows
+    (``SparkDataset.to_evaluation_dataset``); the ``SparkDataset`` it made from the user's Spark
+    DataFrame, and the whole DataFrame it holds, is still the ``data`` of the ``evaluate`` call on
+    the stack. This finds it there and returns its DataFrame only when its digest is the
+    digest of ``dataset`` (the cut was made from it). ``None`` when there is none (another caller,
+    or an MLflow that passes data differently: the pinned MLflow minor is tested).
+    """
+    digest = getattr(dataset, "digest", None)
+    if not digest:
+        return None
+    from mlflow.data.spark_dataset import SparkDataset
+
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_name == "evaluate" and frame.f_globals.get("__name__") == "mlflow.models.evaluation.base":
+            data = frame.f_locals.get("data")
+            if isinstance(data, SparkDataset) and data.digest == digest:
+                return data.df
+            return None
+        frame = frame.f_back  # type: ignore[assignment]
+    return None
+
+
+def _logged_spark_datasets(client: Any, run_id: str) -> Iterator[tuple[Any, float | None]]:
+    """The run's logged Spark datasets, newest first, each with its approximate row count (``None``: unknown)."""
+    inputs = getattr(client.get_run(run_id), "inputs", None)
     for di in reversed(list(getattr(inputs, "dataset_inputs", None) or [])):
         ds = di.dataset
         try:
@@ -828,32 +1112,28 @@ def table_behind_cut_dataset(run_id: str, n_rows: int, client: Any = None) -> An
             count: float | None = float(profile["approx_count"])
         except (TypeError, ValueError):  # "unknown": MLflow's approximate count timed out
             count = None
-        if count is not None and count <= n_rows:
-            return None
-        source = json.loads(ds.source or "{}")
-        if ds.source_type in ("spark", "delta_table") and source:
-            from mlflow.data.spark_dataset_source import SparkDatasetSource
+        yield ds, count
 
-            if ds.source_type == "spark":
-                loaded = SparkDatasetSource.from_dict(source).load()
-            else:
-                from mlflow.data.delta_dataset_source import DeltaDatasetSource
 
-                loaded = DeltaDatasetSource.from_dict(source).load()
-            if count is None:
-                count = float(loaded.count())
-                if count <= n_rows:
-                    return None
-            logger.warning("MLflow cut the Spark table %s to its first %d rows; trusteq evaluates all ~%d rows of it "
-                           "with the Spark engine", source, n_rows, int(count))
-            return loaded
-        refusal = refusal or InvalidInputError(
-            f"mlflow.models.evaluate kept only the first {n_rows:,} rows of this Spark DataFrame (it has "
-            f"{f'about {int(count):,}' if count is not None else 'an unknown number of rows'}); trusteq does not "
-            "judge a cut table. Evaluate all of it: pass "
-            "data=mlflow.data.from_spark(df, path=<parquet path>) or table_name=<table> (trusteq then reads the "
-            "whole table with its Spark engine), or call mlflow_trusteq.integration.evaluate_and_log(model, df, "
-            "config={'parent': ..., 'engine': 'spark'}), or run `trusteq evaluate --engine spark --data <path>`")
-    if refusal is not None:  # no logged Spark dataset of this run can be read again
-        raise refusal
-    return None
+def _load_logged_source(ds: Any) -> Any | None:
+    """The whole table a logged dataset names (a path, a table name, a Delta table), or ``None``."""
+    source = json.loads(ds.source or "{}")
+    if ds.source_type not in ("spark", "delta_table") or not source:
+        return None
+    if ds.source_type == "spark":
+        from mlflow.data.spark_dataset_source import SparkDatasetSource
+
+        return SparkDatasetSource.from_dict(source).load()
+    from mlflow.data.delta_dataset_source import DeltaDatasetSource
+
+    return DeltaDatasetSource.from_dict(source).load()
+
+
+def _cut_refusal(n_rows: int, count: float | None) -> InvalidInputError:
+    about = f"about {int(count):,}" if count is not None else "an unknown number of rows"
+    return InvalidInputError(
+        f"mlflow.models.evaluate kept only the first {n_rows:,} rows of this Spark DataFrame (it has {about}); "
+        "trusteq does not judge a cut table. Evaluate all of it: pass "
+        "data=mlflow.data.from_spark(df, path=<parquet path>) or table_name=<table> (trusteq then reads the "
+        "whole table with its Spark engine), or call mlflow_trusteq.integration.evaluate_and_log(model, df, "
+        "config={'parent': ..., 'engine': 'spark'}), or run `trusteq evaluate --engine spark --data <path>`")

@@ -72,3 +72,30 @@ def test_a_model_without_a_content_digest_is_not_cached(tabular):
     parent, cands, df = tabular
     assert _cache.model_content_digest(lambda x: x) is None
     assert _cache.parent_scores_key(parent, "d", chunk_size=1, parent_kwargs={"tokenizer": object()}) is None
+
+
+def test_spark_tables_are_held_up_to_the_limit_and_released_oldest_first(caplog):
+    """The Spark engine's entries: frames held by key; past MAX_TABLES the oldest is released (unpersisted)."""
+    _cache.clear()
+    released = []
+    frames = [object() for _ in range(_cache.MAX_TABLES + 1)]
+    for i, frame in enumerate(frames):
+        _cache.put_parent_table(f"key{i}", frame, release=released.append)
+    assert released == [frames[0]] and _cache.stats()["tables"] == _cache.MAX_TABLES
+    assert _cache.get_parent_table("key0") is None
+    caplog.set_level(logging.INFO, logger="mlflow_trusteq._cache")
+    assert _cache.get_parent_table("key1") is frames[1]
+    assert any("parent cache hit" in r.message for r in caplog.records)
+    _cache.clear()
+    assert set(map(id, released)) == set(map(id, frames)) and _cache.stats()["tables"] == 0
+
+
+def test_a_spark_table_key_changes_with_the_table_and_the_settings(tabular):
+    parent, cands, _ = tabular
+    key = _cache.parent_table_key(parent, "table-a", settings={"columns": ["x0"], "arrow_batch": "10000"})
+    assert key is not None
+    assert key == _cache.parent_table_key(parent, "table-a", settings={"arrow_batch": "10000", "columns": ["x0"]})
+    assert key != _cache.parent_table_key(parent, "table-b", settings={"columns": ["x0"], "arrow_batch": "10000"})
+    assert key != _cache.parent_table_key(parent, "table-a", settings={"columns": ["x0"], "arrow_batch": "5000"})
+    assert key != _cache.parent_table_key(cands[0], "table-a", settings={"columns": ["x0"], "arrow_batch": "10000"})
+    assert _cache.parent_table_key(lambda x: x, "table-a", settings={}) is None

@@ -39,7 +39,7 @@ TIMED = {"parent/throughput", "candidate/throughput", "speedup", "parent/latency
 
 
 @pytest.fixture(scope="module")
-def spark():
+def spark(tmp_path_factory):
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     os.environ["PYSPARK_PYTHON"] = sys.executable
     from pyspark.sql import SparkSession
@@ -48,7 +48,11 @@ def spark():
                .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "4")
                .config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
                .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-               .config("spark.python.worker.reuse", "true").getOrCreate())
+               .config("spark.python.worker.reuse", "true")
+               # the catalog's folder (spark-warehouse/) and Derby's files go to tmp, never the working directory
+               .config("spark.sql.warehouse.dir", str(tmp_path_factory.mktemp("spark-warehouse")))
+               .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={tmp_path_factory.mktemp('derby')}")
+               .getOrCreate())
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
@@ -86,8 +90,9 @@ def by_partitions(spark, table):
     out = {}
     for parts in (1, 3, 8):
         sdf = spark.read.parquet(path).repartition(parts)
+        # parent_cache=False: a cache hit would reuse the first run's partitioning
         out[parts] = compare_spark(parent, candidate, sdf, targets="label", row_key="id", n_resamples=RESAMPLES,
-                                   spark=spark)
+                                   spark=spark, parent_cache=False)
     return out
 
 
@@ -95,10 +100,15 @@ def test_point_estimates_equal_single_process_compare(reference, by_partitions):
     rep = by_partitions[3]
     assert rep.n_examples == reference.n_examples == N_ROWS
     assert set(rep.metrics) == set(reference.metrics)
+    from mlflow_trusteq.metrics.update import UPDATE_KEYS
+
     for key, est in reference.metrics.items():
-        if key in TIMED:
+        if key in TIMED or key in UPDATE_KEYS:
             continue
         assert rep.metrics[key].value == pytest.approx(est.value, abs=1e-9, rel=1e-9), key
+    # the model-update metrics are not merged sums: measured on the engine's sample, and recorded so
+    assert rep.settings["update"]["measured_on"].startswith("the Spark engine's sample of 2000 of 100000 rows")
+    assert rep.settings["update"]["n_examples"] == 2000 and "update" not in rep.skipped
     assert rep.flip_matrix == reference.flip_matrix
     np.testing.assert_allclose(rep.per_class_loyalty, reference.per_class_loyalty, atol=1e-12)
     for model in ("parent", "candidate"):
@@ -135,7 +145,7 @@ def test_poisson_bootstrap_is_the_same_for_1_and_8_partitions(spark, table):
     parent, candidate, _, path = table
     sdf = spark.read.parquet(path).filter("id < 12000")
     one, eight = (compare_spark(parent, candidate, sdf.repartition(p), targets="label", row_key="id",
-                                bootstrap="poisson", n_resamples=40, spark=spark) for p in (1, 8))
+                                bootstrap="poisson", n_resamples=40, spark=spark, parent_cache=False) for p in (1, 8))
     assert one.settings["metrics"]["bootstrap"].startswith("poisson") and one.n_examples == 12_000
     for key, est in one.metrics.items():
         if key in TIMED or est.lower is None:
@@ -263,26 +273,198 @@ def registry(tmp_path_factory, table):
     mlflow.set_tracking_uri(previous)
 
 
-def test_mlflow_evaluate_never_judges_a_cut_spark_table(spark, table, registry):
+def _run_keys(run_id):
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+
+    def artifacts(path=None):
+        out = set()
+        for a in client.list_artifacts(run_id, path):
+            out |= artifacts(a.path) if a.is_dir else {a.path}
+        return out
+
+    return set(client.get_run(run_id).data.metrics), artifacts()
+
+
+def test_mlflow_evaluate_judges_the_whole_spark_dataframe(spark, table, registry, monkeypatch):
+    """A Spark DataFrame built in code, through mlflow.models.evaluate: all of it, not MLflow's first 10,000 rows.
+
+    The same metric keys, artifacts and signed verdict as the same rows as a pandas DataFrame.
+    """
+    import secrets
+
+    import mlflow
+    from mlflow import MlflowClient
+
+    from mlflow_trusteq.integration.registry import verify_verdict
+
+    monkeypatch.setenv("TRUSTEQ_SIGNING_KEY", secrets.token_hex(32))
+    _, _, df, _ = table
+    rows = df[df["id"] < 12_000].drop(columns="id").reset_index(drop=True)
+    config = {"parent": "models:/spark-pair/1", "n_resamples": 20}
+    outcomes = {}
+    for engine, data in (("spark", spark.createDataFrame(rows).repartition(3)), ("local", rows)):
+        with mlflow.start_run() as run:
+            result = mlflow.models.evaluate("models:/spark-pair/2", data, model_type="classifier", targets="label",
+                                            evaluators="trusteq", evaluator_config=config)
+        report = json.loads(mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/trusteq/report.json"))
+        tags = MlflowClient().get_model_version("spark-pair", "2").tags
+        decision = verify_verdict(MlflowClient(), "spark-pair", "2")
+        outcomes[engine] = (run.info.run_id, result, report, tags, decision)
+    run_s, result_s, report_s, tags_s, decision_s = outcomes["spark"]
+    run_l, result_l, report_l, tags_l, decision_l = outcomes["local"]
+    assert report_s["n_examples"] == report_l["n_examples"] == 12_000  # not MLflow's 10,000
+    assert report_s["data_digest"].startswith("spark-rowhash-v1:")
+    assert report_s["settings"]["engine"]["name"] == "spark"
+    assert report_s["settings"]["engine"]["partitions"] == 3
+    # the same metrics, artifacts and version tags, and a verdict whose signature holds
+    assert _run_keys(run_s) == _run_keys(run_l)
+    assert set(result_s.metrics) == set(result_l.metrics)
+    assert set(tags_s) == set(tags_l)
+    assert tags_s["trusteq.run_id"] == run_s and tags_l["trusteq.run_id"] == run_l
+    assert decision_s.signature_valid and decision_l.signature_valid
+    assert result_s.metrics["trusteq/label_loyalty"] == pytest.approx(result_l.metrics["trusteq/label_loyalty"],
+                                                                       abs=1e-12)
+
+
+def test_a_cut_table_trusteq_cannot_reach_is_refused_with_the_way_out(spark, table, registry):
     import mlflow
 
+    from mlflow_trusteq.spark import table_behind_cut_dataset
+
     _, _, _, path = table
-    sub = str(registry / "rows_30k.parquet")
-    spark.read.parquet(path).filter("id < 30000").drop("id").write.parquet(sub)
-    config = {"parent": "models:/spark-pair/1", "record_verdict": False, "n_resamples": 20}
-    # a DataFrame MLflow cannot read again: refused, and the message says how to evaluate all of it
-    with mlflow.start_run(), pytest.raises(Exception, match="kept only the first 10,000 rows") as err:
-        mlflow.models.evaluate("models:/spark-pair/2", spark.read.parquet(sub), model_type="classifier",
-                               targets="label", evaluators="trusteq", evaluator_config=config)
+    sdf = spark.read.parquet(path).filter("id < 12000")
+    with mlflow.start_run() as run:
+        mlflow.log_input(mlflow.data.from_spark(sdf), context="eval")  # built in code: no source to read again
+    # outside mlflow.models.evaluate there is no frame on the stack, and the logged dataset has no source
+    with pytest.raises(InvalidInputError, match="kept only the first 10,000 rows") as err:
+        table_behind_cut_dataset(run.info.run_id, 10_000, dataset=mlflow.data.from_spark(sdf))
     assert "engine" in str(err.value) and "from_spark" in str(err.value)
-    # and from the shell: trusteq evaluate --engine spark, on the same Parquet folder
+    # with a source MLflow can read again, the whole table comes back
+    with mlflow.start_run() as run:
+        # (another name: MLflow keeps one dataset per name and digest in an experiment, the first one's source)
+        mlflow.log_input(mlflow.data.from_spark(sdf, path=path, name="requests_by_path"), context="eval")
+    whole = table_behind_cut_dataset(run.info.run_id, 10_000)
+    assert whole is not None and whole.count() == N_ROWS
+    assert table_behind_cut_dataset(run.info.run_id, 9_999) is None  # nothing was cut
+
+
+def test_trusteq_evaluate_engine_spark_on_a_table_name(spark, table, registry):
+    """``trusteq evaluate --engine spark --data <table name>`` in the session's catalog (local[2])."""
     from click.testing import CliRunner
 
     from mlflow_trusteq.cli import cli
 
+    _, _, _, path = table
+    spark.read.parquet(path).filter("id < 15000").drop("id").createOrReplaceTempView("requests_sample")
     res = CliRunner().invoke(cli, ["evaluate", "models:/spark-pair/2", "--parent", "models:/spark-pair/1",
-                                   "--engine", "spark", "--data", sub, "--label-column", "label", "--no-record",
-                                   "--n-resamples", "20", "--json"])
+                                   "--engine", "spark", "--data", "requests_sample", "--label-column", "label",
+                                   "--no-record", "--n-resamples", "20", "--json"])
     assert res.exit_code in (0, 1), res.output
     out = json.loads(res.stdout)
-    assert out["n_examples"] == 30_000 and out["data_digest"].startswith("spark-rowhash-v1:")
+    assert out["n_examples"] == 15_000 and out["data_digest"].startswith("spark-rowhash-v1:")
+
+
+def test_trusteq_evaluate_engine_spark_from_the_shell(table, registry, tmp_path):
+    """The real command in a fresh process: its own SparkSession (local[2]), a Parquet folder, a signed verdict."""
+    import secrets
+
+    _, _, df, _ = table
+    path = tmp_path / "requests.parquet"
+    df[df["id"] < 15_000].drop(columns="id").to_parquet(path, index=False)
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{registry / 'mlflow.db'}",
+           "TRUSTEQ_SIGNING_KEY": secrets.token_hex(32), "PYSPARK_PYTHON": sys.executable,
+           "PYSPARK_SUBMIT_ARGS": "--master local[2] --conf spark.ui.enabled=false pyspark-shell"}
+    trusteq = os.path.join(os.path.dirname(sys.executable), "trusteq")
+    res = subprocess.run([trusteq, "evaluate", "models:/spark-pair/2", "--parent", "models:/spark-pair/1",
+                          "--engine", "spark", "--data", str(path), "--label-column", "label", "--n-resamples", "20",
+                          "--json"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    assert res.returncode in (0, 1), res.stderr[-3000:]
+    out = json.loads(res.stdout)
+    assert out["n_examples"] == 15_000 and out["data_digest"].startswith("spark-rowhash-v1:")
+    assert out["recorded"] is True
+    assert not (tmp_path / "mlflow.db").exists()  # it logged where MLFLOW_TRACKING_URI points
+
+
+class CountingModel:
+    """A real scikit-learn classifier that appends ``<pid> <rows>`` to a file each time it scores."""
+
+    def __init__(self, model=None, log=None):
+        self.model, self.log = model, log
+
+    def get_params(self, deep=True):
+        return {"model": self.model, "log": self.log}
+
+    def fit(self, X, y):
+        return self
+
+    @property
+    def classes_(self):
+        return self.model.classes_
+
+    def predict(self, X):
+        return self.model.predict(X)
+
+    def predict_proba(self, X):
+        with open(self.log, "a") as f:
+            f.write(f"{os.getpid()} {len(X)}\n")
+        return self.model.predict_proba(X)
+
+
+def _executor_rows(log):
+    """Rows the model scored outside this (the driver's) process: in the Spark workers."""
+    if not log.exists():
+        return 0
+    lines = [line.split() for line in log.read_text().splitlines()]
+    return sum(int(n) for pid, n in lines if int(pid) != os.getpid())
+
+
+def test_a_second_candidate_on_the_same_table_does_not_score_the_parent_again(spark, table, tmp_path, caplog):
+    import logging
+
+    from pyspark import cloudpickle
+
+    from mlflow_trusteq import _cache
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers cannot import this test module
+    parent, candidate, _, path = table
+    from sklearn.linear_model import LogisticRegression
+
+    other = LogisticRegression(C=0.05, max_iter=500).fit(*_train(table))
+    log = tmp_path / "parent_calls.txt"
+    counting = CountingModel(parent, str(log))
+    sdf = spark.read.parquet(path).filter("id < 20000").repartition(2)
+    caplog.set_level(logging.INFO, logger="mlflow_trusteq._cache")
+    _cache.clear()
+    try:
+        first = compare_spark(counting, candidate, sdf, targets="label", row_key="id", n_resamples=20, spark=spark)
+        assert _executor_rows(log) == 20_000
+        second = compare_spark(counting, other, sdf, targets="label", row_key="id", n_resamples=20, spark=spark)
+        assert _executor_rows(log) == 20_000, "the parent was scored again"
+        assert sum("parent cache hit" in r.message for r in caplog.records) == 1
+        assert second.settings["parent_scores"].startswith("cached") and "parent_scores" not in first.settings
+        # the same numbers as without the cache, which scores the parent again
+        fresh = compare_spark(counting, other, sdf, targets="label", row_key="id", n_resamples=20, spark=spark,
+                              parent_cache=False)
+        assert _executor_rows(log) == 40_000
+        assert second.data_digest == fresh.data_digest
+        for key, est in fresh.metrics.items():
+            if key not in TIMED:
+                assert second.metrics[key] == est, key
+        # other rows are another entry: scored
+        compare_spark(counting, other, sdf.filter("id < 15000"), targets="label", row_key="id", n_resamples=20,
+                      spark=spark)
+        assert _executor_rows(log) == 55_000
+        assert _cache.stats()["tables"] == 2
+    finally:
+        _cache.clear()
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+
+
+def _train(table):
+    """The parent's training rows again (the table fixture's first 2,000)."""
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(n_samples=N_ROWS + 2000, n_features=8, n_informative=5, n_classes=3, random_state=0)
+    return pd.DataFrame(X[:2000], columns=[f"f{i}" for i in range(8)]), y[:2000]
