@@ -191,58 +191,98 @@ def measure_self_consistency(
     -------
     ConsistencyResult
     """
-    from .metrics import js_divergence, label_loyalty_score, mean_ci, probability_loyalty_score
+    from .metrics import mean_ci
 
-    n = len(records)
+    rows, seed = _sample_rows(len(records), config, random_state)
+    sample = records.iloc[rows]
+    ci: dict[str, Any] = {"n_resamples": n_resamples, "confidence": confidence, "random_state": seed}
+    per_example: dict[str, dict[str, np.ndarray]] = {}
+    metrics: dict[str, Estimate] = {}
+    flips: list[dict[str, Any]] = []
+    summary: dict[str, dict[str, Any]] = {}
+    for role in _ROLES:
+        E, R = _both_plans(role, headline, others, sample, rows, candidate_perm)
+        per_example[role], role_metrics = _self_loyalty(role, E, R, js_base, ci)
+        metrics.update(role_metrics)
+        role_flips, summary[role] = _flipped_rows(role, E, R, rows, labels, config.max_rows)
+        flips.extend(role_flips)
+    for metric in _METRICS:  # the paired difference: the same resampled rows for both models
+        metrics[f"{METHOD}/diff/{metric}"] = mean_ci(
+            per_example["candidate"][metric] - per_example["parent"][metric], **ci)
+    settings = _settings(models, others, rows, seed, summary, config=config, headline_plan=headline_plan,
+                         js_base=js_base, n_resamples=n_resamples, confidence=confidence)
+    return ConsistencyResult(metrics, flips, settings)
+
+
+def _sample_rows(n: int, config: ConsistencyConfig, random_state: int) -> tuple[np.ndarray, int]:
+    """The sorted sample of row indices (every row when the data is smaller) and the seed that drew it."""
     m = min(config.n_samples, n)
     seed = config.random_state if config.random_state is not None else random_state
     rows = np.sort(np.random.default_rng(seed).choice(n, size=m, replace=False))
     if m < config.n_samples:
         logger.info("self-consistency: %d rows requested, the data has %d: every row is scored", config.n_samples, n)
-    sample = records.iloc[rows]
-    per_example: dict[str, dict[str, np.ndarray]] = {}
+    return rows, seed
+
+
+def _both_plans(role: str, headline: Mapping[str, np.ndarray], others: Mapping[str, ProbaModel],
+                sample: pd.DataFrame, rows: np.ndarray, candidate_perm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One model's probabilities on the sample: ``E`` under the headline plan, ``R`` scored now under the other."""
+    logger.info("self-consistency: scoring %d rows with the %s under its other batch plan", len(rows), role)
+    E = np.asarray(headline[role], dtype=np.float64)[rows]
+    R = np.asarray(others[role].predict_proba(sample), dtype=np.float64)
+    if role == "candidate":
+        R = R[:, candidate_perm]
+    if R.shape != E.shape:
+        raise InvalidInputError(f"the {role} returned shape {R.shape} under its other batch plan, {E.shape} "
+                                "under the headline plan")
+    return E, R
+
+
+def _self_loyalty(role: str, E: np.ndarray, R: np.ndarray, js_base: float,
+                  ci: Mapping[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Estimate]]:
+    """One model's per-row self-loyalty and its estimates (point estimate of the metric, bootstrap interval)."""
+    from .metrics import js_divergence, label_loyalty_score, mean_ci, probability_loyalty_score
+
+    same = (E.argmax(axis=1) == R.argmax(axis=1)).astype(np.float64)
+    loyalty = 1.0 - np.sqrt(js_divergence(E, R, base=js_base))
+    per_example = {"label_loyalty": same, "probability_loyalty": loyalty}
+    points = {"label_loyalty": label_loyalty_score(E, R),
+              "probability_loyalty": probability_loyalty_score(E, R, base=js_base)}
     metrics: dict[str, Estimate] = {}
-    flips: list[dict[str, Any]] = []
-    summary: dict[str, dict[str, Any]] = {}
-    ci: dict[str, Any] = {"n_resamples": n_resamples, "confidence": confidence, "random_state": seed}
-    for role in _ROLES:
-        logger.info("self-consistency: scoring %d rows with the %s under its other batch plan", m, role)
-        E = np.asarray(headline[role], dtype=np.float64)[rows]
-        R = np.asarray(others[role].predict_proba(sample), dtype=np.float64)
-        if role == "candidate":
-            R = R[:, candidate_perm]
-        if R.shape != E.shape:
-            raise InvalidInputError(f"the {role} returned shape {R.shape} under its other batch plan, {E.shape} "
-                                    "under the headline plan")
-        same = (E.argmax(axis=1) == R.argmax(axis=1)).astype(np.float64)
-        loyalty = 1.0 - np.sqrt(js_divergence(E, R, base=js_base))
-        per_example[role] = {"label_loyalty": same, "probability_loyalty": loyalty}
-        points = {"label_loyalty": label_loyalty_score(E, R),
-                  "probability_loyalty": probability_loyalty_score(E, R, base=js_base)}
-        for metric in _METRICS:
-            est = mean_ci(per_example[role][metric], **ci)
-            metrics[f"{METHOD}/{role}/{metric}"] = Estimate(points[metric], est.lower, est.upper, est.confidence)
-        change = np.abs(E - R)
-        flipped = np.flatnonzero(same == 0.0)
-        summary[role] = {"n_flipped": int(flipped.size), "max_abs_change": float(change.max()) if m else 0.0}
-        for j in flipped[:config.max_rows]:
-            a, b = int(E[j].argmax()), int(R[j].argmax())
-            flips.append({"row": int(rows[j]), "model": role, "label": labels[a], "probability": float(E[j, a]),
-                          "other_label": labels[b], "other_probability": float(R[j, a]),
-                          "max_abs_change": float(change[j].max())})
-    for metric in _METRICS:  # the paired difference: the same resampled rows for both models
-        metrics[f"{METHOD}/diff/{metric}"] = mean_ci(
-            per_example["candidate"][metric] - per_example["parent"][metric], **ci)
+    for metric in _METRICS:
+        est = mean_ci(per_example[metric], **ci)
+        metrics[f"{METHOD}/{role}/{metric}"] = Estimate(points[metric], est.lower, est.upper, est.confidence)
+    return per_example, metrics
+
+
+def _flipped_rows(role: str, E: np.ndarray, R: np.ndarray, rows: np.ndarray, labels: tuple[str, ...],
+                  max_rows: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The sampled rows whose label changed with the plan (at most ``max_rows``), and the model's counts."""
+    change = np.abs(E - R)
+    flipped = np.flatnonzero(E.argmax(axis=1) != R.argmax(axis=1))
+    summary = {"n_flipped": int(flipped.size), "max_abs_change": float(change.max()) if len(rows) else 0.0}
+    flips = []
+    for j in flipped[:max_rows]:
+        a, b = int(E[j].argmax()), int(R[j].argmax())
+        flips.append({"row": int(rows[j]), "model": role, "label": labels[a], "probability": float(E[j, a]),
+                      "other_label": labels[b], "other_probability": float(R[j, a]),
+                      "max_abs_change": float(change[j].max())})
+    return flips, summary
+
+
+def _settings(models: Mapping[str, ProbaModel], others: Mapping[str, ProbaModel], rows: np.ndarray, seed: int,
+              summary: Mapping[str, Mapping[str, Any]], *, config: ConsistencyConfig, headline_plan: str,
+              js_base: float, n_resamples: int, confidence: float) -> dict[str, Any]:
+    """What the result records: the sample, both plans of each model, the interval settings, the flip counts."""
     other_plan = "serving" if headline_plan == "evaluation" else "evaluation"
-    settings = {
-        "method": METHOD, "n_requested": config.n_samples, "n_sampled": m, "random_state": seed,
+    return {
+        "method": METHOD, "n_requested": config.n_samples, "n_sampled": len(rows), "random_state": seed,
         "rows": [int(r) for r in rows], "headline_plan": headline_plan, "other_plan": other_plan,
         "plans": {role: {headline_plan: _plan_of(models[role]), other_plan: _plan_of(others[role])}
                   for role in _ROLES},
         "js_base": js_base, "n_resamples": n_resamples, "confidence": confidence, "max_rows": config.max_rows,
         **{f"{role}_{k}": v for role in _ROLES for k, v in summary[role].items()},
     }
-    return ConsistencyResult(metrics, flips, settings)
 
 
 def _plan_of(model: Any) -> dict[str, Any]:

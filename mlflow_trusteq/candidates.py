@@ -25,10 +25,12 @@ from ._config import TrustEqConfig
 from ._errors import InvalidInputError, ModelOutputError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import pandas as pd
 
     from .adapters import ProbaModel
-    from .compare import TrustReport
+    from .compare import TrustReport, _Inputs, _Models, _Scores
     from .policy import Policy, Verdict
 
 logger = logging.getLogger(__name__)
@@ -201,24 +203,50 @@ def compare_candidates(
     interleaves the two models chunk by chunk instead. Alignment and robustness, when requested,
     query the parent again for each candidate (on perturbations paired with that candidate's).
     """
-    from .compare import _encode_gold, _prepare_inputs, _Scores
-    from .policy import Policy
+    from .compare import _prepare_inputs
 
     cfg = TrustEqConfig.from_mapping(config, **overrides)
     named = _named_candidates(candidates)
-    judge = Policy.load(policy if policy is not None else cfg.policy)
+    judge = _load_policy(policy if policy is not None else cfg.policy)
     inputs = _prepare_inputs(data, targets, cfg)
-    parent_model = _load(parent, cfg.parent_kwargs)
-    parent_proba, parent_seconds = _timed_proba(parent_model, inputs.records, cfg.chunk_size, "parent")
+    parent_scored = _score_parent(parent, inputs, cfg)
+    results = _measure_candidates(parent_scored, named, inputs, judge, cfg)
+    first = next(r.report for r in results if r.report is not None)
+    return CandidateComparison(
+        parent_name=parent_scored.model.name, candidates=tuple(results), n_examples=first.n_examples,
+        kind=first.kind, data_digest=first.data_digest, policy_name=judge.name,
+        loyalty_threshold=_loyalty_threshold(judge), front=_fronts(results))
+
+
+@dataclass(frozen=True)
+class _ScoredParent:
+    """The parent, loaded and scored once: its probabilities and its seconds on the data, reused per candidate."""
+
+    model: ProbaModel
+    proba: np.ndarray
+    seconds: float
+
+
+def _load_policy(policy: Policy | Mapping[str, Any] | str | Path | None) -> Policy:
+    from .policy import Policy
+
+    return Policy.load(dict(policy) if isinstance(policy, Mapping) else policy)
+
+
+def _score_parent(parent: Any, inputs: _Inputs, cfg: TrustEqConfig) -> _ScoredParent:
+    model = _load(parent, cfg.parent_kwargs)
+    proba, seconds = _timed_proba(model, inputs.records, cfg.chunk_size, "parent")
+    return _ScoredParent(model, proba, seconds)
+
+
+def _measure_candidates(parent: _ScoredParent, named: Mapping[str, Any], inputs: _Inputs, judge: Policy,
+                        cfg: TrustEqConfig) -> list[CandidateResult]:
+    """Each candidate measured and judged; one that raises is kept with its error (all failing: the first raises)."""
     results: list[CandidateResult] = []
     first_error: Exception | None = None
     for name, candidate in named.items():
         try:
-            models = _pair(parent_model, candidate, {"name": name, **cfg.candidate_kwargs})
-            y = _encode_gold(inputs, models)
-            proba, seconds = _timed_proba(models.candidate, inputs.records, cfg.chunk_size, f"candidate {name!r}")
-            report = _measure_pair(models, inputs, _Scores(parent_proba, proba[:, models.perm], parent_seconds,
-                                                           seconds), y, cfg)
+            report = _measure_candidate(parent, name, candidate, inputs, cfg)
             results.append(CandidateResult(name, report, judge.judge(report)))
         except Exception as exc:  # one broken candidate does not hide the others; it is shown as an error
             logger.warning("candidate %r could not be evaluated: %s: %s", name, type(exc).__name__, exc)
@@ -226,11 +254,19 @@ def compare_candidates(
             results.append(CandidateResult(name, error=f"{type(exc).__name__}: {exc}"))
     if first_error is not None and not any(r.ok for r in results):
         raise first_error  # nothing to compare: the first candidate's own error, with its type
-    first = next(r.report for r in results if r.report is not None)
-    return CandidateComparison(
-        parent_name=parent_model.name, candidates=tuple(results), n_examples=first.n_examples, kind=first.kind,
-        data_digest=first.data_digest, policy_name=judge.name, loyalty_threshold=_loyalty_threshold(judge),
-        front=_fronts(results))
+    return results
+
+
+def _measure_candidate(parent: _ScoredParent, name: str, candidate: Any, inputs: _Inputs,
+                       cfg: TrustEqConfig) -> TrustReport:
+    """One candidate against the scored parent: loaded, labels matched, timed on the same chunks, measured."""
+    from .compare import _encode_gold, _Scores
+
+    models = _pair(parent.model, candidate, {"name": name, **cfg.candidate_kwargs})
+    y = _encode_gold(inputs, models)
+    proba, seconds = _timed_proba(models.candidate, inputs.records, cfg.chunk_size, f"candidate {name!r}")
+    scores = _Scores(parent.proba, proba[:, models.perm], parent.seconds, seconds)
+    return _measure_pair(models, inputs, scores, y, cfg)
 
 
 def _named_candidates(candidates: Mapping[str, Any] | Sequence[Any]) -> dict[str, Any]:
@@ -258,7 +294,7 @@ def _load(model: Any, kwargs: Mapping[str, Any]) -> ProbaModel:
     return as_proba_model(model, **dict(kwargs))
 
 
-def _pair(parent: ProbaModel, candidate: Any, kwargs: Mapping[str, Any]) -> Any:
+def _pair(parent: ProbaModel, candidate: Any, kwargs: Mapping[str, Any]) -> _Models:
     """The (already loaded) parent and this candidate as compare's ``_Models``, labels matched."""
     from .adapters import align_labels
     from .compare import _Models
@@ -285,7 +321,8 @@ def _timed_proba(model: ProbaModel, records: pd.DataFrame, chunk_size: int, role
     return np.concatenate(parts), seconds
 
 
-def _measure_pair(models: Any, inputs: Any, scores: Any, y: np.ndarray | None, cfg: TrustEqConfig) -> TrustReport:
+def _measure_pair(models: _Models, inputs: _Inputs, scores: _Scores, y: np.ndarray | None,
+                  cfg: TrustEqConfig) -> TrustReport:
     from .compare import _measure
 
     if scores.candidate.shape[1] != len(models.labels):

@@ -185,11 +185,31 @@ def to_probabilities(scores: Any, *, kind: str = "auto", n_labels: int | None = 
     """
     if kind not in ("auto", "proba", "logits"):
         raise InvalidInputError(f'Expected `kind` in ("auto", "proba", "logits"), got {kind!r}')
-    s = np.asarray(scores)
-    if s.dtype == object or not np.issubdtype(s.dtype, np.number):
-        raise ModelOutputError(f"model {name!r} returned non-numeric output of dtype {s.dtype}")
-    raw = s
-    s = s.astype(np.float64, copy=False)
+    raw, s = _score_matrix(scores, name)
+    if s.shape[1] == 1:
+        return _binary_from_one_column(s, kind, n_labels, name)
+    if n_labels is not None and s.shape[1] != n_labels:
+        raise ModelOutputError(
+            f"model {name!r} returned {s.shape[1]} score columns but has {n_labels} labels")
+    if kind == "logits":
+        return softmax(s)
+    tol = sum_tolerance(raw, s.shape[1])
+    if _looks_like_proba(s, tol):
+        p = np.clip(s, 0.0, 1.0)
+        return p / p.sum(axis=1, keepdims=True)
+    if kind == "proba":
+        raise _not_probabilities(s, tol, name)
+    if np.all(s >= 0.0) and np.all(s <= 1.0):
+        raise _ambiguous(s, tol, name)
+    return softmax(s)
+
+
+def _score_matrix(scores: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """The output as given (its dtype tells its precision) and as a finite float64 ``(n, k)`` matrix."""
+    raw = np.asarray(scores)
+    if raw.dtype == object or not np.issubdtype(raw.dtype, np.number):
+        raise ModelOutputError(f"model {name!r} returned non-numeric output of dtype {raw.dtype}")
+    s = raw.astype(np.float64, copy=False)
     if s.ndim == 1:
         s = s.reshape(-1, 1)
     if s.ndim != 2:
@@ -200,44 +220,45 @@ def to_probabilities(scores: Any, *, kind: str = "auto", n_labels: int | None = 
         raise ModelOutputError(
             f"model {name!r} returned NaN or infinite scores in {len(rows)} row(s) "
             f"(first rows: {rows[:5].tolist()}); cannot turn them into probabilities")
-    if s.shape[1] == 1:
-        if n_labels not in (None, 2):
-            raise ModelOutputError(
-                f"model {name!r} returned a single score column but has {n_labels} labels; "
-                "a single column is only read as the positive-class score of a binary model")
-        if kind != "logits" and np.all(s >= 0.0) and np.all(s <= 1.0):
-            p = s[:, 0]
-        elif kind == "proba":
-            raise ModelOutputError(f"model {name!r}: kind='proba' but its single score column leaves [0, 1]")
-        else:
-            p = 1.0 / (1.0 + np.exp(-s[:, 0]))
-        return np.column_stack([1.0 - p, p])
-    if n_labels is not None and s.shape[1] != n_labels:
+    return raw, s
+
+
+def _binary_from_one_column(s: np.ndarray, kind: str, n_labels: int | None, name: str) -> np.ndarray:
+    """A single score column as the positive class's probability (or logit): the columns ``(1 - p, p)``."""
+    if n_labels not in (None, 2):
         raise ModelOutputError(
-            f"model {name!r} returned {s.shape[1]} score columns but has {n_labels} labels")
-    if kind == "logits":
-        return softmax(s)
-    tol = sum_tolerance(raw, s.shape[1])
-    if _looks_like_proba(s, tol):
-        p = np.clip(s, 0.0, 1.0)
-        return p / p.sum(axis=1, keepdims=True)
+            f"model {name!r} returned a single score column but has {n_labels} labels; "
+            "a single column is only read as the positive-class score of a binary model")
+    if kind != "logits" and np.all(s >= 0.0) and np.all(s <= 1.0):
+        p = s[:, 0]
+    elif kind == "proba":
+        raise ModelOutputError(f"model {name!r}: kind='proba' but its single score column leaves [0, 1]")
+    else:
+        p = 1.0 / (1.0 + np.exp(-s[:, 0]))
+    return np.column_stack([1.0 - p, p])
+
+
+def _not_probabilities(s: np.ndarray, tol: float, name: str) -> ModelOutputError:
+    """``kind="proba"`` but some row is not a probability vector: the error, naming the first such row."""
     sums = s.sum(axis=1)
-    if kind == "proba":
-        bad_rows = (np.abs(sums - 1.0) > tol) | (s < -tol).any(axis=1) | (s > 1.0 + tol).any(axis=1)
-        worst = int(np.argmax(bad_rows))
-        raise ModelOutputError(
-            f"model {name!r}: kind='proba' but row {worst} = {s[worst].tolist()} (sum {sums[worst]:.6g}) "
-            f"is not a probability vector (tolerance {tol:.3g})")
-    if np.all(s >= 0.0) and np.all(s <= 1.0):
-        worst = int(np.argmax(np.abs(sums - 1.0)))
-        soft = softmax(s)
-        raise ModelOutputError(
-            f"model {name!r} returned scores in [0, 1] whose rows do not all sum to 1 (row {worst} sums to "
-            f"{sums[worst]:.6g}, tolerance {tol:.3g} for its precision): read as probabilities (renormalised) "
-            f"its mean confidence would be {float(np.mean(s.max(axis=1) / sums)):.4g}, read as logits "
-            f"(soft-maxed) {float(np.mean(soft.max(axis=1))):.4g}. Say which it is: kind='proba' or "
-            "kind='logits' (the adapters' output_kind)")
-    return softmax(s)
+    bad_rows = (np.abs(sums - 1.0) > tol) | (s < -tol).any(axis=1) | (s > 1.0 + tol).any(axis=1)
+    worst = int(np.argmax(bad_rows))
+    return ModelOutputError(
+        f"model {name!r}: kind='proba' but row {worst} = {s[worst].tolist()} (sum {sums[worst]:.6g}) "
+        f"is not a probability vector (tolerance {tol:.3g})")
+
+
+def _ambiguous(s: np.ndarray, tol: float, name: str) -> ModelOutputError:
+    """Scores in [0, 1] whose rows do not sum to 1: the error that gives both readings (rule 3)."""
+    sums = s.sum(axis=1)
+    worst = int(np.argmax(np.abs(sums - 1.0)))
+    soft = softmax(s)
+    return ModelOutputError(
+        f"model {name!r} returned scores in [0, 1] whose rows do not all sum to 1 (row {worst} sums to "
+        f"{sums[worst]:.6g}, tolerance {tol:.3g} for its precision): read as probabilities (renormalised) "
+        f"its mean confidence would be {float(np.mean(s.max(axis=1) / sums)):.4g}, read as logits "
+        f"(soft-maxed) {float(np.mean(soft.max(axis=1))):.4g}. Say which it is: kind='proba' or "
+        "kind='logits' (the adapters' output_kind)")
 
 
 # --------------------------------------------------------------------------------------------
@@ -384,39 +405,47 @@ def iter_token_budget_batches(
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     left = (padding_side or getattr(tokenizer, "padding_side", "right")) == "left"
     for c0 in range(0, n, chunk_size):
-        chunk = texts[c0:c0 + chunk_size]
-        if chunk and isinstance(chunk[0], tuple):
-            pairs: Sequence[tuple[str, str]] = chunk  # type: ignore[assignment]  # all rows are pairs
-            enc = tokenizer([a for a, _ in pairs], [b for _, b in pairs], truncation=True,
-                            max_length=max_length, padding=False)
-        else:
-            enc = tokenizer(list(chunk), truncation=True, max_length=max_length, padding=False)
+        enc = _tokenize(texts[c0:c0 + chunk_size], tokenizer, max_length)
         ids = enc["input_ids"]
         names = list(input_names) if input_names is not None else [
             k for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc]
         lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
         for idx in plan_token_batches(lengths, max_tokens_per_batch=max_tokens_per_batch,
                                       batch_size=batch_size, sort=sort):
-            width = int(lengths[idx].max())
-            arrays: dict[str, np.ndarray] = {}
-            for key in names:
-                fill = pad_id if key == "input_ids" else 0
-                out = np.full((len(idx), width), fill, dtype=np.int64)
-                source = enc.get(key)
-                for row, i in enumerate(idx):
-                    li = int(lengths[i])
-                    if key == "attention_mask" and source is None:
-                        values: Any = np.ones(li, dtype=np.int64)
-                    elif source is None:  # token_type_ids asked for, tokenizer has none
-                        continue
-                    else:
-                        values = source[i]
-                    if left:
-                        out[row, width - li:] = values
-                    else:
-                        out[row, :li] = values
-                arrays[key] = out
+            arrays = {key: _padded(enc.get(key), key, idx, lengths, pad_id if key == "input_ids" else 0, left)
+                      for key in names}
             yield idx + c0, arrays
+
+
+def _tokenize(chunk: Sequence[str] | Sequence[tuple[str, str]], tokenizer: Any, max_length: int) -> Any:
+    """The tokenizer's (unpadded, truncated) encoding of single texts or text pairs."""
+    if chunk and isinstance(chunk[0], tuple):
+        pairs: Sequence[tuple[str, str]] = chunk  # type: ignore[assignment]  # all rows are pairs
+        return tokenizer([a for a, _ in pairs], [b for _, b in pairs], truncation=True,
+                         max_length=max_length, padding=False)
+    return tokenizer(list(chunk), truncation=True, max_length=max_length, padding=False)
+
+
+def _padded(source: Any, key: str, idx: np.ndarray, lengths: np.ndarray, fill: int, left: bool) -> np.ndarray:
+    """One input of a batch as an int64 ``(b, L)`` array, padded with ``fill`` to its longest row (``left``: before).
+
+    A missing ``attention_mask`` is ones over each row's tokens; a missing ``token_type_ids`` stays ``fill`` (zeros).
+    """
+    width = int(lengths[idx].max())
+    out = np.full((len(idx), width), fill, dtype=np.int64)
+    for row, i in enumerate(idx):
+        li = int(lengths[i])
+        if key == "attention_mask" and source is None:
+            values: Any = np.ones(li, dtype=np.int64)
+        elif source is None:  # token_type_ids asked for, tokenizer has none
+            continue
+        else:
+            values = source[i]
+        if left:
+            out[row, width - li:] = values
+        else:
+            out[row, :li] = values
+    return out
 
 
 # --------------------------------------------------------------------------------------------

@@ -51,8 +51,10 @@ def proba_model_wrapper(model: ProbaModel, columns: Sequence[str]) -> Any:
     """A ``textattack.models.wrappers.ModelWrapper`` that scores texts (or tuples of texts) with ``model``."""
     ta = _textattack()
     cols = list(columns)
+    # a class of the optional, lazily imported package: typed Any, as mypy cannot see it statically
+    model_wrapper: Any = ta.models.wrappers.ModelWrapper
 
-    class _Wrapper(ta.models.wrappers.ModelWrapper):
+    class _Wrapper(model_wrapper):
         def __init__(self) -> None:
             self.model = model
 

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .._errors import InvalidInputError, MissingDependencyError, ModelAdapterError, PolicyError
-from . import _DEFAULTS, EXIT_FAIL, EXIT_PASS, UsageProblem, _check_columns, _read_frame, _setup, config_from_options
+from . import EXIT_FAIL, EXIT_PASS, UsageProblem, _check_columns, _read_frame, _setup, config_from_options
+from ._options import measurement_options
 
 if TYPE_CHECKING:
     from ..candidates import CandidateComparison
@@ -22,23 +23,7 @@ __all__ = ["compare_candidates_command"]
 @click.option("--parent", required=True, help="Parent model URI (models:/name/1, models:/name@alias, runs:/...).")
 @click.option("--data", "data_path", required=True, type=click.Path(dir_okay=False),
               help="Evaluation data: .csv, .tsv or .parquet.")
-@click.option("--text-column", "text_columns", multiple=True,
-              help="Text column the models read; give it twice for text pairs.")
-@click.option("--feature-column", "feature_columns", multiple=True,
-              help="Tabular feature column (repeatable). Default: every column but the label column.")
-@click.option("--label-column", help="Gold label column (calibration and accuracy need it).")
-@click.option("--policy", "policy_path", type=click.Path(dir_okay=False),
-              help="Policy TOML file that judges each candidate. Default: the built-in policy.")
-@click.option("--alignment/--no-alignment", default=False, show_default=True,
-              help="Also compare LIME and SHAP attributions (slower).")
-@click.option("--explain-examples", type=click.IntRange(min=1), help="How many examples to explain.")
-@click.option("--robustness/--no-robustness", default=False, show_default=True,
-              help="Also run the word- and character-level attacks (text; slower).")
-@click.option("--attack-examples", type=click.IntRange(min=1), help="How many examples to attack.")
-@click.option("--query-budget", type=click.IntRange(min=1), help="Attack: model queries per example.")
-@click.option("--seed", type=int, default=_DEFAULTS.random_state, show_default=True, help="Seed of every random step.")
-@click.option("--n-resamples", type=click.IntRange(min=1), default=_DEFAULTS.n_resamples, show_default=True,
-              help="Bootstrap resamples behind every confidence interval.")
+@measurement_options
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="trusteq-candidates", show_default=True,
               help="Folder for candidates.html, its figure, candidates.csv and each candidate's report.")
 @click.option("--log-to-mlflow", is_flag=True,
@@ -86,7 +71,9 @@ def _evaluate_defaults() -> dict[str, Any]:
     """``trusteq evaluate``'s defaults of the config options this command does not have (e.g. ``--engine``)."""
     from . import CONFIG_OPTIONS, evaluate_command
 
-    return {p.name: p.default for p in evaluate_command.params if p.name in CONFIG_OPTIONS}
+    # parsed as click parses them (an option without a default is None or (), not click's UNSET marker)
+    parsed = evaluate_command.make_context("evaluate", ["CANDIDATE", "--data", "DATA"], resilient_parsing=True).params
+    return {name: value for name, value in parsed.items() if name in CONFIG_OPTIONS}
 
 
 def _write_and_print(comparison: CandidateComparison, out: Path, log_to_mlflow: bool, experiment: str | None) -> None:
@@ -119,8 +106,11 @@ def _log(comparison: CandidateComparison, out: Path, experiment: str | None) -> 
 
     if experiment:
         mlflow.set_experiment(experiment)
+    experiment_id = mlflow.tracking.fluent._get_experiment_id()
+    if experiment_id is None:  # MLflow names a default experiment unless its registry is cleared
+        raise UsageProblem("no MLflow experiment to log the comparison into: give --experiment")
     client = MlflowClient()
-    run = client.create_run(mlflow.tracking.fluent._get_experiment_id(), run_name="trusteq-candidates")
+    run = client.create_run(experiment_id, run_name="trusteq-candidates")
     try:
         tags = log_comparison(client, run.info.run_id, comparison, out)
     except BaseException:

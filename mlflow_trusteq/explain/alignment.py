@@ -37,7 +37,7 @@ from ..adapters.labels import encode_targets
 from ..metrics._validation import check_targets
 from ..metrics.bootstrap import mean_ci, percentile_interval
 from ._features import TextFeatures, text_features
-from ._lime import explain_from_masks, sample_masks
+from ._lime import LimeExplanation, explain_from_masks, sample_masks
 from .agreement import agreement
 
 logger = logging.getLogger(__name__)
@@ -409,9 +409,10 @@ def measure_alignment(parent: Any, candidate: Any, records: pd.DataFrame, *, par
     rows = _sample_rows(len(records), config)
     columns = [str(c) for c in records.columns]
     ps, cs = _Scorer(parent, columns, kind), _Scorer(candidate, columns, kind)
+    notes: dict[str, Any] = {}
     with _token_budget((parent, candidate), config.max_tokens_per_batch):
         if kind == "text":
-            examples, notes = _text_alignment(records, rows, target_idx, labels, ps, cs, config), {}
+            examples = _text_alignment(records, rows, target_idx, labels, ps, cs, config)
         else:
             examples, notes = _tabular_alignment(records, rows, target_idx, labels, ps, cs, config, background)
     settings = _settings(config, kind, len(records), rows, examples, notes)
@@ -570,12 +571,14 @@ def _lime_draw(n_features: int, row: int, render: Callable[[np.ndarray, int], li
 
 def _lime_fit(draw: _LimeDraw, target: int, ps: _Scorer, cs: _Scorer, config: AlignmentConfig) -> _Attributions:
     """LIME's local fits: parent and candidate on the same masks, the parent again on the floor's."""
-    kw = {"num_features": config.top_k, "kernel_width": config.lime_kernel_width}
-    ea = explain_from_masks(draw.masks, ps.score(draw.inputs, target), **kw)
-    eb = explain_from_masks(draw.masks, cs.score(draw.inputs, target), **kw)
+    def fit(masks: np.ndarray, y: np.ndarray) -> LimeExplanation:
+        return explain_from_masks(masks, y, num_features=config.top_k, kernel_width=config.lime_kernel_width)
+
+    ea = fit(draw.masks, ps.score(draw.inputs, target))
+    eb = fit(draw.masks, cs.score(draw.inputs, target))
     if draw.floor_masks is None:
         return _Attributions(ea.weights, eb.weights, None, ea.full, eb.full)
-    ef = explain_from_masks(draw.floor_masks, ps.score(draw.floor_inputs, target), **kw)
+    ef = fit(draw.floor_masks, ps.score(draw.floor_inputs, target))
     return _Attributions(ea.weights, eb.weights, ef.weights, ea.full, eb.full, ef.full)
 
 
@@ -606,13 +609,21 @@ def _lime_text(feats: list[TextFeatures], examples: list[dict[str, Any]], ps: _S
         if f.n_features == 0:
             draws.append(None)
             continue
-        draws.append(_lime_draw(f.n_features, e["row"], lambda m, _s, f=f: [f.render(z) for z in m], config))
+        draws.append(_lime_draw(f.n_features, e["row"], _text_renderer(f), config))
     paired = [x for d in draws if d is not None for x in d.inputs]
     floor = [x for d in draws if d is not None for x in d.floor_inputs]
     ps.prefetch(paired + floor, chunk_size=config.chunk_size, progress=config.progress, desc="LIME parent")
     cs.prefetch(paired, chunk_size=config.chunk_size, progress=config.progress, desc="LIME candidate")
     return [_Attributions(np.zeros(0), np.zeros(0)) if d is None else _lime_fit(d, e["target"], ps, cs, config)
             for d, e in zip(draws, examples)]
+
+
+def _text_renderer(features: TextFeatures) -> Callable[[np.ndarray, int], list[Any]]:
+    """LIME's ``render(masks, stream)`` for one text: each mask's kept words (the stream is not used)."""
+    def render(masks: np.ndarray, _stream: int) -> list[Any]:
+        return [features.render(z) for z in masks]
+
+    return render
 
 
 def _shap_text(feats: list[TextFeatures], examples: list[dict[str, Any]], ps: _Scorer, cs: _Scorer,

@@ -22,7 +22,6 @@ from ..adapters._pyfunc import TOKENIZER_SUBDIR
 __all__ = ["log_onnx_text_model"]
 
 
-
 def log_onnx_text_model(onnx_path: str | os.PathLike[str], tokenizer: Any, *, name: str = "model",
                         labels: Sequence[str] | None = None, registered_model_name: str | None = None,
                         **kw: Any) -> Any:
@@ -55,25 +54,9 @@ def log_onnx_text_model(onnx_path: str | os.PathLike[str], tokenizer: Any, *, na
     >>> as_proba_model(info.model_uri).predict_proba(["a fine film"])  # doctest: +SKIP
     """
     import mlflow
-    import onnx
 
-    path = Path(onnx_path)
-    if not path.is_file():
-        raise ModelAdapterError(f"ONNX model file not found: {str(path)!r}")
-    if tokenizer is None or not hasattr(tokenizer, "save_pretrained"):
-        raise ModelAdapterError("log_onnx_text_model needs a transformers tokenizer, got "
-                                f"{type(tokenizer).__name__}")
-    proto = onnx.load(str(path))
-    props = {p.key: p.value for p in proto.metadata_props}
-    if labels is None:
-        if LABELS_METADATA_KEY not in props:
-            raise ModelAdapterError(
-                f"{str(path)!r} carries no {LABELS_METADATA_KEY!r} metadata: pass labels=[...] in "
-                "output order")
-        labels = [str(x) for x in json.loads(props[LABELS_METADATA_KEY])]
-    else:
-        labels = [str(x) for x in labels]
-        _set_metadata_prop(proto, LABELS_METADATA_KEY, json.dumps(labels))
+    path = _check_inputs(onnx_path, tokenizer)
+    proto, labels = _load_with_labels(path, labels)
     metadata = dict(kw.pop("metadata", None) or {})
     metadata["trusteq"] = {"tokenizer": TOKENIZER_SUBDIR, "labels": labels, "task": "text-classification"}
     extra_files = list(kw.pop("extra_files", None) or [])
@@ -85,6 +68,32 @@ def log_onnx_text_model(onnx_path: str | os.PathLike[str], tokenizer: Any, *, na
         tokenizer.save_pretrained(str(tok_dir))
         return mlflow.onnx.log_model(proto, name=name, registered_model_name=registered_model_name,
                                      metadata=metadata, extra_files=[str(tok_dir), *extra_files], **kw)
+
+
+def _check_inputs(onnx_path: str | os.PathLike[str], tokenizer: Any) -> Path:
+    path = Path(onnx_path)
+    if not path.is_file():
+        raise ModelAdapterError(f"ONNX model file not found: {str(path)!r}")
+    if tokenizer is None or not hasattr(tokenizer, "save_pretrained"):
+        raise ModelAdapterError("log_onnx_text_model needs a transformers tokenizer, got "
+                                f"{type(tokenizer).__name__}")
+    return path
+
+
+def _load_with_labels(path: Path, labels: Sequence[str] | None) -> tuple[Any, list[str]]:
+    """The ONNX model and its labels: the given ones (written into its ``metadata_props``), else its metadata's."""
+    import onnx
+
+    proto = onnx.load(str(path))
+    if labels is not None:
+        names = [str(x) for x in labels]
+        _set_metadata_prop(proto, LABELS_METADATA_KEY, json.dumps(names))
+        return proto, names
+    props = {p.key: p.value for p in proto.metadata_props}
+    if LABELS_METADATA_KEY not in props:
+        raise ModelAdapterError(
+            f"{str(path)!r} carries no {LABELS_METADATA_KEY!r} metadata: pass labels=[...] in output order")
+    return proto, [str(x) for x in json.loads(props[LABELS_METADATA_KEY])]
 
 
 def _set_metadata_prop(proto: Any, key: str, value: str) -> None:

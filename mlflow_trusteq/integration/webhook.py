@@ -41,7 +41,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -188,22 +188,52 @@ def create_webhook_app(
     """
     from flask import Flask, jsonify, request
 
-    secret = secret or os.environ.get("TRUSTEQ_WEBHOOK_SECRET")
-    if not secret:
-        raise InvalidInputError("No webhook secret: set TRUSTEQ_WEBHOOK_SECRET (or pass secret=) to the secret "
-                                "given to MlflowClient().create_webhook(..., secret=...)")
-    if evaluate is None:
-        data = data if data is not None else os.environ.get("TRUSTEQ_WEBHOOK_DATA")
-        if data is None:
-            raise InvalidInputError("No evaluation data: set TRUSTEQ_WEBHOOK_DATA to a .csv/.tsv/.parquet file "
-                                    "(or pass data=)")
-        evaluate = _default_evaluate(data, targets or os.environ.get("TRUSTEQ_WEBHOOK_LABEL_COLUMN"),
-                                     policy or os.environ.get("TRUSTEQ_WEBHOOK_POLICY"))
+    secret = _secret(secret)
+    evaluate = evaluate or _evaluate_from_settings(data, targets, policy)
     state = WebhookState(state_path or os.environ.get("TRUSTEQ_WEBHOOK_STATE") or DEFAULT_STATE_FILE,
                          keep_s=max(3600.0, 4 * max_age_s))
     app = Flask("trusteq_webhook")
     app.extensions["trusteq_webhook"] = state
+    run = _logged(evaluate)
 
+    def receive() -> Any:
+        try:
+            headers = request.headers
+            name, version = _accept(request.get_data(cache=False), delivery_id=headers.get(DELIVERY_ID_HEADER, ""),
+                                    timestamp=headers.get(TIMESTAMP_HEADER, ""),
+                                    signature=headers.get(SIGNATURE_HEADER, ""), secret=secret,
+                                    max_age_s=max_age_s, state=state)
+        except _Answer as answer:
+            return jsonify(answer.body), answer.status
+        state.jobs.append(state.pool.submit(run, name, version))
+        return jsonify({"status": "queued", "model_version": f"models:/{name}/{version}"}), 202
+
+    for rule in ("/", "/webhook"):
+        app.add_url_rule(rule, f"receive{rule.replace('/', '_')}", receive, methods=["POST"])
+    app.add_url_rule("/health", "health", lambda: "OK")
+    return app
+
+
+def _secret(secret: str | None) -> str:
+    secret = secret or os.environ.get("TRUSTEQ_WEBHOOK_SECRET")
+    if not secret:
+        raise InvalidInputError("No webhook secret: set TRUSTEQ_WEBHOOK_SECRET (or pass secret=) to the secret "
+                                "given to MlflowClient().create_webhook(..., secret=...)")
+    return secret
+
+
+def _evaluate_from_settings(data: Any, targets: str | None, policy: str | None) -> Callable[[str, str], Any]:
+    """The default ``evaluate(name, version)``: the arguments, else the ``TRUSTEQ_WEBHOOK_*`` environment."""
+    data = data if data is not None else os.environ.get("TRUSTEQ_WEBHOOK_DATA")
+    if data is None:
+        raise InvalidInputError("No evaluation data: set TRUSTEQ_WEBHOOK_DATA to a .csv/.tsv/.parquet file "
+                                "(or pass data=)")
+    return _default_evaluate(data, targets or os.environ.get("TRUSTEQ_WEBHOOK_LABEL_COLUMN"),
+                             policy or os.environ.get("TRUSTEQ_WEBHOOK_POLICY"))
+
+
+def _logged(evaluate: Callable[[str, str], Any]) -> Callable[[str, str], Any]:
+    """``evaluate`` as the background job runs it: logged, a failure logged (no verdict) and re-raised."""
     def run(name: str, version: str) -> Any:
         logger.info("webhook: evaluating models:/%s/%s", name, version)
         try:
@@ -212,43 +242,56 @@ def create_webhook_app(
             logger.exception("webhook: evaluation of models:/%s/%s failed; no verdict recorded", name, version)
             raise
 
-    def receive():
-        body = request.get_data(cache=False)
-        why = verify_webhook_signature(secret, delivery_id=request.headers.get(DELIVERY_ID_HEADER, ""),
-                                       timestamp=request.headers.get(TIMESTAMP_HEADER, ""), body=body,
-                                       signature=request.headers.get(SIGNATURE_HEADER, ""), max_age_s=max_age_s)
-        if why is not None:
-            logger.warning("webhook: refused a delivery: %s", why)
-            return jsonify({"status": "refused", "reason": why}), 401
-        try:
-            event = json.loads(body)
-        except ValueError as e:
-            return jsonify({"status": "malformed", "reason": f"not JSON: {e}"}), 400
-        why = _malformed(event)
-        if why is not None:
-            return jsonify({"status": "malformed", "reason": f"not an MLflow webhook payload: {why}"}), 400
-        kind = (event["entity"], event["action"])
-        payload = event["data"]
-        if not state.first_time(request.headers[DELIVERY_ID_HEADER]):
-            return jsonify({"status": "ignored", "reason": "repeated delivery id"}), 200
-        if kind != ("model_version", "created"):
-            return jsonify({"status": "ignored", "reason": f"event {kind[0]}.{kind[1]}"}), 200
-        name, version = payload.get("name"), payload.get("version")
-        if not isinstance(name, str) or not name or not isinstance(version, (str, int)) \
-                or not str(version).isascii() or not str(version).isdigit():
-            return jsonify({"status": "malformed", "reason": "payload without model name/version"}), 400
-        version = str(version)
-        tags = payload.get("tags")
-        if tags is not None and not isinstance(tags, dict):
-            return jsonify({"status": "malformed", "reason": f"'data.tags' is a {type(tags).__name__}, "
-                            "expected an object"}), 400
-        if not (tags or {}).get("trusteq.parent"):
-            return jsonify({"status": "ignored", "reason": f"models:/{name}/{version} names no parent "
-                            "(tag trusteq.parent)"}), 200
-        state.jobs.append(state.pool.submit(run, name, version))
-        return jsonify({"status": "queued", "model_version": f"models:/{name}/{version}"}), 202
+    return run
 
-    for rule in ("/", "/webhook"):
-        app.add_url_rule(rule, f"receive{rule.replace('/', '_')}", receive, methods=["POST"])
-    app.add_url_rule("/health", "health", lambda: "OK")
-    return app
+
+class _Answer(Exception):
+    """A delivery answered without an evaluation: the JSON body and the HTTP status."""
+
+    def __init__(self, status: int, outcome: str, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.body = {"status": outcome, "reason": reason}
+
+
+def _accept(body: bytes, *, delivery_id: str, timestamp: str, signature: str, secret: str, max_age_s: float,
+            state: WebhookState) -> tuple[str, str]:
+    """The new version a delivery asks to evaluate, in the order of the checks; else raises :class:`_Answer`."""
+    why = verify_webhook_signature(secret, delivery_id=delivery_id, timestamp=timestamp, body=body,
+                                   signature=signature, max_age_s=max_age_s)
+    if why is not None:
+        logger.warning("webhook: refused a delivery: %s", why)
+        raise _Answer(401, "refused", why)
+    event = _parse_event(body)
+    if not state.first_time(delivery_id):
+        raise _Answer(200, "ignored", "repeated delivery id")
+    kind = (event["entity"], event["action"])
+    if kind != ("model_version", "created"):
+        raise _Answer(200, "ignored", f"event {kind[0]}.{kind[1]}")
+    return _new_version(event["data"])
+
+
+def _parse_event(body: bytes) -> dict[str, Any]:
+    try:
+        event = json.loads(body)
+    except ValueError as e:
+        raise _Answer(400, "malformed", f"not JSON: {e}") from None
+    why = _malformed(event)
+    if why is not None:
+        raise _Answer(400, "malformed", f"not an MLflow webhook payload: {why}")
+    return event
+
+
+def _new_version(payload: Mapping[str, Any]) -> tuple[str, str]:
+    """The name and version of a ``model_version.created`` payload whose tags name a parent."""
+    name, version = payload.get("name"), payload.get("version")
+    if not isinstance(name, str) or not name or not isinstance(version, (str, int)) \
+            or not str(version).isascii() or not str(version).isdigit():
+        raise _Answer(400, "malformed", "payload without model name/version")
+    version = str(version)
+    tags = payload.get("tags")
+    if tags is not None and not isinstance(tags, dict):
+        raise _Answer(400, "malformed", f"'data.tags' is a {type(tags).__name__}, expected an object")
+    if not (tags or {}).get("trusteq.parent"):
+        raise _Answer(200, "ignored", f"models:/{name}/{version} names no parent (tag trusteq.parent)")
+    return name, version

@@ -274,66 +274,87 @@ def render_candidates_html(comparison: Any, *, figure: Any = None, links: Mappin
         Default: "Candidates of <parent>".
     """
     links = dict(links or {})
-    if figure is None and any(c.ok for c in comparison.candidates):
-        figure = CandidateFrontDisplay.from_comparison(comparison).plot().figure_
-    png = figure if isinstance(figure, (bytes, bytearray)) or figure is None else figure_to_png(figure, dpi=110)
+    png = _front_png(comparison, figure)
     title = title or f"Candidates of {comparison.parent_name}"
     sections = [k for k in _SECTION_COLUMNS if any(c.value(k[0]) is not None for c in comparison.candidates)]
     columns = _COLUMNS + sections
-    head = ("<tr><th>candidate</th><th>verdict</th>"
+    best = comparison.best()
+    rows = [row for c in _order(comparison) for row in _candidate_rows(comparison, c, columns, links, best)]
+    return "\n".join([
+        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{_e(title)}</title><style>{_CSS}{_PAGE_CSS}</style></head><body><main>",
+        f"<h1>{_e(title)}</h1>", _meta(comparison), _recommendation(comparison),
+        '<section id="front"><h2>Trust against speed and size</h2>', _figure_html(png), "</section>",
+        '<section id="candidates"><h2>Every candidate</h2><div class="scroll"><table class="cands">',
+        f"<thead>{_table_head(columns)}</thead><tbody>{''.join(rows)}</tbody></table></div>",
+        '<p class="note">Numbers: point estimate, its paired bootstrap interval below. Δ = candidate − parent. '
+        "A candidate's name links to its full report (figures, disagreements, definitions).</p></section>",
+        "</main></body></html>"])
+
+
+def _front_png(comparison: Any, figure: Any) -> bytes | bytearray | None:
+    """The figure as PNG bytes: the one given, else :class:`CandidateFrontDisplay` (none when nothing was measured)."""
+    if figure is None and any(c.ok for c in comparison.candidates):
+        figure = CandidateFrontDisplay.from_comparison(comparison).plot().figure_
+    if isinstance(figure, (bytes, bytearray)) or figure is None:
+        return figure
+    return figure_to_png(figure, dpi=110)
+
+
+def _table_head(columns: Sequence[tuple[str, str, str, bool]]) -> str:
+    return ("<tr><th>candidate</th><th>verdict</th>"
             + "".join(f"<th>{_e(h)}<span class=\"sub\">{_e(s)}</span></th>" for _, h, s, _ in columns)
             + '<th>speed-up<span class="sub">parent time / candidate time</span></th>'
             + '<th>size<span class="sub">candidate / parent on disk</span></th>'
             + '<th>Pareto front<span class="sub">loyalty bound vs</span></th></tr>')
-    best = comparison.best()
-    rows = []
-    for c in _order(comparison):
-        name = _e(c.name)
-        if c.name in links:
-            name = f'<a href="{_e(links[c.name])}">{name}</a>'
-        if not c.ok:
-            rows.append(f'<tr><td><code>{name}</code></td><td><span class="badge error">error</span></td>'
-                        f'<td colspan="{len(columns) + 3}" class="why">could not be evaluated: {_e(c.error)}</td></tr>')
-            continue
-        status = c.verdict.label if c.verdict is not None else "error"
-        fronts = "".join(f'<span class="front">◆ {"speed" if a == "speedup" else "size"}</span>'
-                         for a in ("speedup", "size_ratio") if c.name in comparison.front.get(a, ()))
-        why = "" if c.verdict is None or c.verdict.passed else summary_line(c.report, c.verdict).split(": ", 1)[-1]
-        rows.append(f'<tr class="{"best" if c.name == best else ""}"><td><code>{name}</code></td>'
-                    f'<td><span class="badge {_e(status)}">{_e(status)}</span></td>'
-                    + "".join(_num(c, k, signed) for k, _, _, signed in columns)
-                    + _ratio(c, "speedup") + _ratio(c, "size_ratio")
-                    + f"<td>{fronts}</td></tr>")
-        if why:
-            rows.append(f'<tr class="whyrow"><td></td><td colspan="{len(columns) + 4}" class="why">'
-                        f"<b>fails:</b> {_e(why)}</td></tr>")
-    figure_html = ""
-    if png is not None:
-        import base64
 
-        figure_html = (f'<figure class="wide"><img alt="label loyalty against speed-up and size" '
-                       f'src="data:image/png;base64,{base64.b64encode(bytes(png)).decode()}">'
-                       "<figcaption>Each dot is a candidate's lower confidence bound on label loyalty (the number "
-                       "the policy judges), its bar the interval. The ringed candidates form the Pareto front: no "
-                       "other candidate is both more loyal and faster (left) or smaller (right). The dashed line "
-                       "is the policy's threshold.</figcaption></figure>")
-    meta = (f'<div class="meta">parent <b>{_e(comparison.parent_name)}</b> &middot; '
+
+def _candidate_rows(comparison: Any, c: Any, columns: Sequence[tuple[str, str, str, bool]],
+                    links: Mapping[str, str], best: str | None) -> list[str]:
+    """One candidate's table row (its error across the row when it was not measured), and why it fails."""
+    name = _e(c.name)
+    if c.name in links:
+        name = f'<a href="{_e(links[c.name])}">{name}</a>'
+    if not c.ok:
+        return [f'<tr><td><code>{name}</code></td><td><span class="badge error">error</span></td>'
+                f'<td colspan="{len(columns) + 3}" class="why">could not be evaluated: {_e(c.error)}</td></tr>']
+    status = c.verdict.label if c.verdict is not None else "error"
+    fronts = "".join(f'<span class="front">◆ {"speed" if a == "speedup" else "size"}</span>'
+                     for a in ("speedup", "size_ratio") if c.name in comparison.front.get(a, ()))
+    why = "" if c.verdict is None or c.verdict.passed else summary_line(c.report, c.verdict).split(": ", 1)[-1]
+    rows = [f'<tr class="{"best" if c.name == best else ""}"><td><code>{name}</code></td>'
+            f'<td><span class="badge {_e(status)}">{_e(status)}</span></td>'
+            + "".join(_num(c, k, signed) for k, _, _, signed in columns)
+            + _ratio(c, "speedup") + _ratio(c, "size_ratio")
+            + f"<td>{fronts}</td></tr>"]
+    if why:
+        rows.append(f'<tr class="whyrow"><td></td><td colspan="{len(columns) + 4}" class="why">'
+                    f"<b>fails:</b> {_e(why)}</td></tr>")
+    return rows
+
+
+def _figure_html(png: bytes | bytearray | None) -> str:
+    if png is None:
+        return ""
+    import base64
+
+    return (f'<figure class="wide"><img alt="label loyalty against speed-up and size" '
+            f'src="data:image/png;base64,{base64.b64encode(bytes(png)).decode()}">'
+            "<figcaption>Each dot is a candidate's lower confidence bound on label loyalty (the number "
+            "the policy judges), its bar the interval. The ringed candidates form the Pareto front: no "
+            "other candidate is both more loyal and faster (left) or smaller (right). The dashed line "
+            "is the policy's threshold.</figcaption></figure>")
+
+
+def _meta(comparison: Any) -> str:
+    """The line under the title: the parent, how many candidates and examples, the policy, the data digest."""
+    return (f'<div class="meta">parent <b>{_e(comparison.parent_name)}</b> &middot; '
             f"<b>{len(comparison.candidates)}</b> candidates &middot; <b>{comparison.n_examples:,}</b> examples "
             f"({_e(comparison.kind)}) &middot; policy <b>{_e(comparison.policy_name)}</b>"
             + (f' &middot; data digest <code title="{_e(comparison.data_digest)}">{_e(comparison.data_digest[:16])}'
                "…</code>" if comparison.data_digest else "")
             + " &middot; the parent was scored once for all candidates</div>")
-    return "\n".join([
-        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{_e(title)}</title><style>{_CSS}{_PAGE_CSS}</style></head><body><main>",
-        f"<h1>{_e(title)}</h1>", meta, _recommendation(comparison),
-        '<section id="front"><h2>Trust against speed and size</h2>', figure_html, "</section>",
-        '<section id="candidates"><h2>Every candidate</h2><div class="scroll"><table class="cands">',
-        f"<thead>{head}</thead><tbody>{''.join(rows)}</tbody></table></div>",
-        '<p class="note">Numbers: point estimate, its paired bootstrap interval below. Δ = candidate − parent. '
-        "A candidate's name links to its full report (figures, disagreements, definitions).</p></section>",
-        "</main></body></html>"])
 
 
 def write_candidates_page(comparison: Any, out_dir: str | Path, *, dpi: int = 110,

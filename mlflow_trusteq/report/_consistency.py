@@ -10,7 +10,8 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from .._format import MISSING, format_estimate
+from .._format import MISSING
+from ._fragment import ROLE_HEADS, escaped_settings, estimate_cell, html_table
 
 __all__ = ["consistency_fragment"]
 
@@ -22,8 +23,7 @@ def _plan_text(plan: dict[str, Any]) -> str:
 
 
 def _intro(settings: dict[str, Any]) -> str:
-    s = {k: html.escape(str(settings.get(k))) for k in
-         ("n_sampled", "n_requested", "random_state", "headline_plan", "other_plan")}
+    s = escaped_settings(settings, ("n_sampled", "n_requested", "random_state", "headline_plan", "other_plan"))
     return (f"<p>Each model against <em>itself</em>: {s['n_sampled']} rows (of {s['n_requested']} requested, "
             f"seed {s['random_state']}) scored under the {s['other_plan']} batch plan and compared with the same "
             f"model's {s['headline_plan']}-plan scores in this report. Nothing but the batching changes, so a model "
@@ -34,49 +34,38 @@ def _intro(settings: dict[str, Any]) -> str:
 def _plans_table(settings: dict[str, Any]) -> str:
     plans = settings.get("plans", {})
     head, other = settings.get("headline_plan", "evaluation"), settings.get("other_plan", "serving")
-    out = [f"<table><thead><tr><th>model</th><th>{html.escape(str(head))} plan (this report)</th>"
-           f"<th>{html.escape(str(other))} plan</th></tr></thead><tbody>"]
+    rows = []
     for role in ("parent", "candidate"):
         p = plans.get(role, {})
-        out.append(f"<tr><td>{role}</td><td>{html.escape(_plan_text(p.get(head, {})))}</td>"
-                   f"<td>{html.escape(_plan_text(p.get(other, {})))}</td></tr>")
-    out.append("</tbody></table>")
-    return "\n".join(out)
+        rows.append(f"<tr><td>{role}</td><td>{html.escape(_plan_text(p.get(head, {})))}</td>"
+                    f"<td>{html.escape(_plan_text(p.get(other, {})))}</td></tr>")
+    return html_table(["model", f"{html.escape(str(head))} plan (this report)", f"{html.escape(str(other))} plan"],
+                      rows)
 
 
 def _metrics_table(metrics: dict[str, Any], settings: dict[str, Any]) -> str:
-    def cell(key: str) -> str:
-        return f"<td>{format_estimate(metrics.get(key)) or MISSING}</td>"
-
     method = settings.get("method", "batch")
-    out = ["<table><thead><tr><th>metric</th><th>parent</th><th>candidate</th><th>candidate − parent</th>"
-           "</tr></thead><tbody>"]
-    for metric, title in _METRICS:
-        out.append(f"<tr><td>{title}</td>{cell(f'{method}/parent/{metric}')}{cell(f'{method}/candidate/{metric}')}"
-                   f"{cell(f'{method}/diff/{metric}')}</tr>")
+    rows = [f"<tr><td>{title}</td>" + "".join(estimate_cell(metrics, f"{method}/{role}/{metric}")
+                                              for role in ("parent", "candidate", "diff")) + "</tr>"
+            for metric, title in _METRICS]
     flipped = [settings.get(f"{r}_n_flipped", MISSING) for r in ("parent", "candidate")]
     change = [settings.get(f"{r}_max_abs_change") for r in ("parent", "candidate")]
-    out.append(f"<tr><td>rows whose label flips</td><td>{flipped[0]}</td><td>{flipped[1]}</td><td></td></tr>")
-    out.append("<tr><td>largest |Δp|</td>" + "".join(
+    rows.append(f"<tr><td>rows whose label flips</td><td>{flipped[0]}</td><td>{flipped[1]}</td><td></td></tr>")
+    rows.append("<tr><td>largest |Δp|</td>" + "".join(
         f"<td>{MISSING if c is None else f'{float(c):.2g}'}</td>" for c in change) + "<td></td></tr>")
-    out.append("</tbody></table>")
-    return "\n".join(out)
+    return html_table(ROLE_HEADS, rows)
 
 
 def _flips_table(flips: list[dict[str, Any]], max_rows: int) -> str:
     if not flips:
         return "<p>No sampled row changes its label with the batch plan.</p>"
     esc = html.escape
-    out = ['<table class="examples"><thead><tr><th>row</th><th>model</th><th>label (this report)</th>'
-           "<th>label (other plan)</th><th>p(label): this report → other plan</th><th>largest |Δp|</th>"
-           "</tr></thead><tbody>"]
-    for r in flips[:max_rows]:
-        out.append(f"<tr><td>{int(r['row'])}</td><td>{esc(str(r['model']))}</td><td>{esc(str(r['label']))}</td>"
-                   f"<td>{esc(str(r['other_label']))}</td>"
-                   f"<td>{float(r['probability']):.3f} → {float(r['other_probability']):.3f}</td>"
-                   f"<td>{float(r['max_abs_change']):.3f}</td></tr>")
-    out.append("</tbody></table>")
-    return "\n".join(out)
+    rows = [f"<tr><td>{int(r['row'])}</td><td>{esc(str(r['model']))}</td><td>{esc(str(r['label']))}</td>"
+            f"<td>{esc(str(r['other_label']))}</td>"
+            f"<td>{float(r['probability']):.3f} → {float(r['other_probability']):.3f}</td>"
+            f"<td>{float(r['max_abs_change']):.3f}</td></tr>" for r in flips[:max_rows]]
+    return html_table(["row", "model", "label (this report)", "label (other plan)",
+                       "p(label): this report → other plan", "largest |Δp|"], rows, css_class="examples")
 
 
 def consistency_fragment(result: Any, *, max_rows: int = 50) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from .._format import MISSING, format_estimate
+from ._fragment import ROLE_HEADS, escaped_settings, estimate_cell, html_table
 
 __all__ = ["robustness_fragment", "highlight_diff"]
 
@@ -38,8 +38,7 @@ def highlight_diff(original: str, perturbed: str) -> tuple[str, str]:
 
 
 def _intro(settings: dict[str, Any]) -> str:
-    s = {k: html.escape(str(settings.get(k))) for k in
-         ("n_attacked", "query_budget", "max_words_changed", "attack_field", "random_state")}
+    s = escaped_settings(settings, ("n_attacked", "query_budget", "max_words_changed", "attack_field", "random_state"))
     return (f"<p>Same black-box attack on parent and candidate: {s['n_attacked']} examples that both classify "
             f"correctly, query budget {s['query_budget']} per example and model, at most "
             f"{s['max_words_changed']} of the words changed, field {s['attack_field']}, "
@@ -47,22 +46,19 @@ def _intro(settings: dict[str, Any]) -> str:
 
 
 def _metrics_table(metrics: dict[str, Any], recipe: str) -> str:
-    def cell(key: str, colspan: str = "") -> str:
-        return f"<td{colspan}>{format_estimate(metrics.get(f'{recipe}/{key}')) or MISSING}</td>"
+    def cell(key: str, colspan: int = 1) -> str:
+        return estimate_cell(metrics, f"{recipe}/{key}", colspan=colspan)
 
-    out = ["<table><thead><tr><th>metric</th><th>parent</th><th>candidate</th><th>candidate − parent</th>"
-           "</tr></thead><tbody>"]
-    for m in _MAIN_METRICS:
-        out.append(f"<tr><td>{m}</td>{cell(f'parent/{m}')}{cell(f'candidate/{m}')}{cell(f'diff/{m}')}</tr>")
-    out.append(f"<tr><td>own sample: accuracy</td>{cell('own/parent/accuracy')}"
-               f"{cell('own/candidate/accuracy')}<td></td></tr>")
-    out.append("<tr><td>own sample: after_attack_accuracy</td>"
-               f"{cell('own/parent/after_attack_accuracy')}{cell('own/candidate/after_attack_accuracy')}"
-               f"{cell('own/diff/after_attack_accuracy')}</tr>")
-    out.append(f"<tr><td>transfer_rate (parent → candidate)</td>{cell('transfer_rate', ' colspan=3')}</tr>")
-    out.append(f"<tr><td>transfer_rate (candidate → parent)</td>{cell('reverse/transfer_rate', ' colspan=3')}"
-               "</tr></tbody></table>")
-    return "\n".join(out)
+    rows = [f"<tr><td>{m}</td>{cell(f'parent/{m}')}{cell(f'candidate/{m}')}{cell(f'diff/{m}')}</tr>"
+            for m in _MAIN_METRICS]
+    rows += [f"<tr><td>own sample: accuracy</td>{cell('own/parent/accuracy')}"
+             f"{cell('own/candidate/accuracy')}<td></td></tr>",
+             "<tr><td>own sample: after_attack_accuracy</td>"
+             f"{cell('own/parent/after_attack_accuracy')}{cell('own/candidate/after_attack_accuracy')}"
+             f"{cell('own/diff/after_attack_accuracy')}</tr>",
+             f"<tr><td>transfer_rate (parent → candidate)</td>{cell('transfer_rate', 3)}</tr>",
+             f"<tr><td>transfer_rate (candidate → parent)</td>{cell('reverse/transfer_rate', 3)}</tr>"]
+    return html_table(ROLE_HEADS, rows)
 
 
 def _examples_table(table: pd.DataFrame, recipe: str, max_rows: int) -> str:
@@ -73,21 +69,19 @@ def _examples_table(table: pd.DataFrame, recipe: str, max_rows: int) -> str:
     sub = sub[(sub["parent_status"] == "success") | (sub["candidate_status"] == "success")].head(max_rows)
     if sub.empty:
         return ""
+    return html_table(["gold", "original → attacked against the parent", "parent", "attacked against the candidate",
+                       "candidate"], (_example_row(r) for _, r in sub.iterrows()), css_class="examples")
+
+
+def _example_row(r: pd.Series) -> str:
     esc = html.escape
-    out = ['<table class="examples"><thead><tr><th>gold</th>'
-           "<th>original → attacked against the parent</th><th>parent</th>"
-           "<th>attacked against the candidate</th><th>candidate</th></tr></thead><tbody>"]
-    for _, r in sub.iterrows():
-        o_p, a_p = highlight_diff(r["original"], r["parent_perturbed"])
-        _, a_c = highlight_diff(r["original"], r["candidate_perturbed"])
-        out.append(
-            f"<tr><td>{esc(str(r['gold']))}</td><td>{o_p}<br>{a_p}</td>"
+    o_p, a_p = highlight_diff(r["original"], r["parent_perturbed"])
+    _, a_c = highlight_diff(r["original"], r["candidate_perturbed"])
+    return (f"<tr><td>{esc(str(r['gold']))}</td><td>{o_p}<br>{a_p}</td>"
             f"<td>{esc(str(r['parent_pred_before']))} → {esc(str(r['parent_pred_after']))} "
             f"({r['parent_queries']} q)</td><td>{a_c}</td>"
             f"<td>{esc(str(r['candidate_pred_before']))} → {esc(str(r['candidate_pred_after']))} "
             f"({r['candidate_queries']} q)</td></tr>")
-    out.append("</tbody></table>")
-    return "\n".join(out)
 
 
 def robustness_fragment(result: Any, *, max_rows: int = 20) -> str:

@@ -1,14 +1,61 @@
-"""A real local MLflow registry (sqlite) with a real tiny-BERT parent and real candidates."""
+"""What the integration tests share: a real local MLflow registry (sqlite) with a real tiny-BERT parent and
+real candidates, the trusteq evaluator run through ``mlflow.models.evaluate``, and headless chromium."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import secrets
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 LABELS = ["negative", "positive"]
 # explicit requirements: MLflow's inference runs the model in a subprocess (slow, and noisy offline)
 PIP_HF = ["torch==2.13.0", "transformers"]
+#: Debian's chromium (installed by .ci/run), driven by Playwright's Python package; never `playwright install`
+CHROMIUM = os.environ.get("TRUSTEQ_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture
+def chromium():
+    """``with chromium() as browser:`` a headless chromium (Playwright), closed when the block ends.
+
+    Skips without the playwright package; fails (does not skip) without the chromium binary.
+    """
+    playwright = pytest.importorskip("playwright.sync_api")
+
+    @contextlib.contextmanager
+    def launch() -> Iterator:
+        if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
+            pytest.fail(f"chromium not found at {CHROMIUM!r}: .ci/run installs Debian's `chromium` package")
+        with playwright.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                yield browser
+            finally:
+                browser.close()
+
+    return launch
+
+
+@pytest.fixture
+def evaluate_trusteq():
+    """``evaluate_trusteq(uri, data, **config) -> (EvaluationResult, run_id)``: ``mlflow.models.evaluate`` of a
+    classifier (targets ``label``) with the trusteq evaluator and ``config`` as its config, in a new run."""
+    import mlflow
+
+    def evaluate(uri: str, data, **config):
+        with mlflow.start_run() as run:
+            result = mlflow.models.evaluate(uri, data, model_type="classifier", targets="label",
+                                            evaluators="trusteq", evaluator_config=config)
+        return result, run.info.run_id
+
+    return evaluate
 
 
 @pytest.fixture(scope="module")
@@ -66,3 +113,14 @@ def registered_models(local_registry, tiny_bert, sst2_small, tmp_path_factory):
                                       name="model", registered_model_name=name, task="text-classification",
                                       pip_requirements=PIP_HF)
     return name
+
+
+@pytest.fixture
+def logged_tfidf_parent(local_registry, tfidf_pair) -> str:
+    """The TF-IDF parent of ``tfidf_pair`` logged (not registered) to ``local_registry``; returns its model URI."""
+    import mlflow
+
+    parent, _ = tfidf_pair
+    with mlflow.start_run():
+        info = mlflow.sklearn.log_model(parent, name="p", pip_requirements=["scikit-learn"])
+    return info.model_uri

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import mlflow
-import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
@@ -15,17 +14,10 @@ from mlflow_trusteq.integration.registry import get_parent, set_parent, verify_v
 pytestmark = pytest.mark.slow
 
 
-def _evaluate(uri: str, data: pd.DataFrame, **config):
-    with mlflow.start_run() as run:
-        result = mlflow.models.evaluate(uri, data, model_type="classifier", targets="label",
-                                        evaluators="trusteq", evaluator_config=config)
-    return result, run.info.run_id
-
-
-def test_passing_candidate_logs_everything_and_gets_a_signed_pass(registered_models, sst2_small):
+def test_passing_candidate_logs_everything_and_gets_a_signed_pass(registered_models, sst2_small, evaluate_trusteq):
     name = registered_models
     _, dev = sst2_small
-    result, run_id = _evaluate(f"models:/{name}/2", dev.iloc[:200], parent=f"models:/{name}/1", n_resamples=300)
+    result, run_id = evaluate_trusteq(f"models:/{name}/2", dev.iloc[:200], parent=f"models:/{name}/1", n_resamples=300)
     m = result.metrics
     assert m["trusteq/verdict"] == 1.0
     assert m["trusteq/label_loyalty"] >= 0.99 and m["trusteq/label_loyalty/ci_lower"] >= 0.95
@@ -48,10 +40,10 @@ def test_passing_candidate_logs_everything_and_gets_a_signed_pass(registered_mod
     assert decision.ok, decision.reasons
 
 
-def test_failing_candidate_gets_a_signed_fail_with_reasons(registered_models, sst2_small):
+def test_failing_candidate_gets_a_signed_fail_with_reasons(registered_models, sst2_small, evaluate_trusteq):
     name = registered_models
     _, dev = sst2_small
-    result, run_id = _evaluate(f"models:/{name}/3", dev.iloc[:200], parent=f"models:/{name}/1", n_resamples=300)
+    result, run_id = evaluate_trusteq(f"models:/{name}/3", dev.iloc[:200], parent=f"models:/{name}/1", n_resamples=300)
     assert result.metrics["trusteq/verdict"] == 0.0
     assert result.metrics["trusteq/label_loyalty"] < 0.95
     tags = MlflowClient().get_model_version(name, "3").tags
@@ -62,25 +54,25 @@ def test_failing_candidate_gets_a_signed_fail_with_reasons(registered_models, ss
     assert not decision.ok
 
 
-def test_parent_from_the_lineage_tag(registered_models, sst2_small):
+def test_parent_from_the_lineage_tag(registered_models, sst2_small, evaluate_trusteq):
     name = registered_models
     _, dev = sst2_small
     client = MlflowClient()
     set_parent(client, name, "2", f"models:/{name}/1")
     assert get_parent(client, name, "2") == f"models:/{name}/1"
-    result, _ = _evaluate(f"models:/{name}/2", dev.iloc[:80], parent="lineage", n_resamples=100)
+    result, _ = evaluate_trusteq(f"models:/{name}/2", dev.iloc[:80], parent="lineage", n_resamples=100)
     assert result.metrics["trusteq/label_loyalty"] >= 0.99
 
 
-def test_bad_configurations_get_clear_errors(registered_models, sst2_small):
+def test_bad_configurations_get_clear_errors(registered_models, sst2_small, evaluate_trusteq):
     name = registered_models
     _, dev = sst2_small
     with pytest.raises(InvalidInputError, match="names itself as its parent"):
-        _evaluate(f"models:/{name}/2", dev.iloc[:20], parent=f"models:/{name}/2")
+        evaluate_trusteq(f"models:/{name}/2", dev.iloc[:20], parent=f"models:/{name}/2")
     with pytest.raises(Exception, match=r"(?i)version.*99|not found|does not exist"):
-        _evaluate(f"models:/{name}/2", dev.iloc[:20], parent=f"models:/{name}/99")
+        evaluate_trusteq(f"models:/{name}/2", dev.iloc[:20], parent=f"models:/{name}/99")
     with pytest.raises(InvalidInputError, match=r"unknown trusteq evaluator_config key\(s\) \['parnet'\]"):
-        _evaluate(f"models:/{name}/2", dev.iloc[:20], parent=f"models:/{name}/1", parnet="x")
+        evaluate_trusteq(f"models:/{name}/2", dev.iloc[:20], parent=f"models:/{name}/1", parnet="x")
 
 
 def test_evaluators_none_does_not_start_without_a_parent():
@@ -99,7 +91,7 @@ def test_evaluators_none_does_not_start_without_a_parent():
     assert TrustEqEvaluator.can_evaluate(model_type="classifier", evaluator_config={}), "named explicitly: claimed"
 
 
-def test_label_mismatch_is_refused(local_registry, tfidf_pair, sst2_small):
+def test_label_mismatch_is_refused(local_registry, tfidf_pair, sst2_small, evaluate_trusteq):
     import numpy as np
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
@@ -115,17 +107,17 @@ def test_label_mismatch_is_refused(local_registry, tfidf_pair, sst2_small):
         c = mlflow.sklearn.log_model(three, name="c", registered_model_name="sk-mismatch",
                                      pip_requirements=["scikit-learn"])
     with pytest.raises(LabelMismatchError, match="label"):
-        _evaluate(c.model_uri, dev.iloc[:30], parent=p.model_uri)
+        evaluate_trusteq(c.model_uri, dev.iloc[:30], parent=p.model_uri)
 
 
-def test_failure_midway_leaves_no_pass_verdict(registered_models, sst2_small, monkeypatch):
+def test_failure_midway_leaves_no_pass_verdict(registered_models, sst2_small, monkeypatch, evaluate_trusteq):
     """An earlier pass is cleared first; a model that raises on a batch ends with no pass recorded."""
     from mlflow_trusteq.integration import evaluate_and_log
 
     name = registered_models
     _, dev = sst2_small
     client = MlflowClient()
-    _evaluate(f"models:/{name}/2", dev, parent=f"models:/{name}/1", n_resamples=100)
+    evaluate_trusteq(f"models:/{name}/2", dev, parent=f"models:/{name}/1", n_resamples=100)
     assert client.get_model_version(name, "2").tags["trusteq.verdict"] == "pass"
 
     import mlflow_trusteq.adapters as onnx_adapters

@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-import secrets
-
 import mlflow
 import pytest
 from mlflow import MlflowClient
 
 from mlflow_trusteq.integration.runlog import BLOCK_BEGIN, BLOCK_END, merge_description
+
+from _models import float32_copy
 
 pytestmark = pytest.mark.slow
 
@@ -17,36 +17,21 @@ USER_NOTE = "Int8 export of the sentiment model, owner: nlp-team. Do not delete 
 
 
 @pytest.fixture(scope="module")
-def sk_store(tmp_path_factory, tfidf_pair):
-    """sqlite store: sk-review v1 parent, v2 a weaker candidate (fails), v3 the parent again (passes)."""
-    root = tmp_path_factory.mktemp("review")
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    mp = pytest.MonkeyPatch()
-    mp.setenv("TRUSTEQ_SIGNING_KEY", secrets.token_hex(32))
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    mlflow.set_experiment(experiment_id=mlflow.create_experiment("review", artifact_location=(root / "a").as_uri()))
+def sk_store(local_registry, tfidf_pair):
+    """The local registry: sk-review v1 parent, v2 a weaker candidate (fails), v3 the parent in float32 (passes)."""
     parent, weak = tfidf_pair
     with mlflow.start_run():
-        for model in (parent, weak, parent):
+        for model in (parent, weak, float32_copy(parent)):
             mlflow.sklearn.log_model(model, name="m", registered_model_name="sk-review",
                                      pip_requirements=["scikit-learn"])
     MlflowClient().update_model_version("sk-review", "2", description=USER_NOTE)
-    yield "sk-review"
-    mp.undo()
+    return "sk-review"
 
 
-def _evaluate(uri: str, data, **config):
-    with mlflow.start_run() as run:
-        result = mlflow.models.evaluate(uri, data, model_type="classifier", targets="label",
-                                        evaluators="trusteq", evaluator_config=config)
-    return result, run.info.run_id
-
-
-def test_failing_version_gets_summary_report_link_and_description(sk_store, sst2_small):
+def test_failing_version_gets_summary_report_link_and_description(sk_store, sst2_small, evaluate_trusteq):
     name = sk_store
     _, dev = sst2_small
-    result, run_id = _evaluate(f"models:/{name}/2", dev, parent=f"models:/{name}/1", n_resamples=200)
+    result, run_id = evaluate_trusteq(f"models:/{name}/2", dev, parent=f"models:/{name}/1", n_resamples=200)
     assert result.metrics["trusteq/verdict"] == 0.0
     client = MlflowClient()
     mv = client.get_model_version(name, "2")
@@ -70,18 +55,18 @@ def test_failing_version_gets_summary_report_link_and_description(sk_store, sst2
     assert "FAIL" in mlflow.artifacts.load_text(mv.tags["trusteq.report"])
 
     # re-evaluated: the block is replaced, not appended; the user's text is still there
-    _, run2 = _evaluate(f"models:/{name}/2", dev.iloc[:150], parent=f"models:/{name}/1", n_resamples=100)
+    _, run2 = evaluate_trusteq(f"models:/{name}/2", dev.iloc[:150], parent=f"models:/{name}/1", n_resamples=100)
     desc2 = client.get_model_version(name, "2").description
     assert desc2.startswith(USER_NOTE) and desc2.count(BLOCK_BEGIN) == 1 and run2 in desc2 and run_id not in desc2
 
 
-def test_clearing_the_verdict_clears_what_the_reviewer_reads(sk_store, sst2_small):
+def test_clearing_the_verdict_clears_what_the_reviewer_reads(sk_store, sst2_small, evaluate_trusteq):
     """A re-evaluation clears the old verdict first: the summary, the link and the block's words go too."""
     from mlflow_trusteq.integration.registry import clear_verdict
 
     name = sk_store
     _, dev = sst2_small
-    _evaluate(f"models:/{name}/2", dev.iloc[:120], parent=f"models:/{name}/1", n_resamples=50)
+    evaluate_trusteq(f"models:/{name}/2", dev.iloc[:120], parent=f"models:/{name}/1", n_resamples=50)
     client = MlflowClient()
     clear_verdict(client, name, "2")
     mv = client.get_model_version(name, "2")
@@ -90,22 +75,22 @@ def test_clearing_the_verdict_clears_what_the_reviewer_reads(sk_store, sst2_smal
     assert "FAIL" not in mv.description and "cleared" in mv.description
 
 
-def test_passing_version_summary_names_the_numbers(sk_store, sst2_small):
+def test_passing_version_summary_names_the_numbers(sk_store, sst2_small, evaluate_trusteq):
     name = sk_store
     _, dev = sst2_small
-    _, run_id = _evaluate(f"models:/{name}/3", dev.iloc[:150], parent=f"models:/{name}/1", n_resamples=100)
+    _, run_id = evaluate_trusteq(f"models:/{name}/3", dev.iloc[:150], parent=f"models:/{name}/1", n_resamples=100)
     mv = MlflowClient().get_model_version(name, "3")
     summary = mv.tags["trusteq.summary"]
     assert summary.startswith("PASS: label loyalty 1") and "speed-up" in summary and "checks passed" in summary
     assert mv.description.startswith(BLOCK_BEGIN) and run_id in mv.description
 
 
-def test_evaluation_result_returns_what_was_logged(sk_store, sst2_small):
+def test_evaluation_result_returns_what_was_logged(sk_store, sst2_small, evaluate_trusteq):
     from mlflow.models.evaluation.artifacts import ImageEvaluationArtifact, JsonEvaluationArtifact
 
     name = sk_store
     _, dev = sst2_small
-    result, run_id = _evaluate(f"models:/{name}/2", dev.iloc[:150], parent=f"models:/{name}/1", n_resamples=100)
+    result, run_id = evaluate_trusteq(f"models:/{name}/2", dev.iloc[:150], parent=f"models:/{name}/1", n_resamples=100)
     arts = result.artifacts
     assert isinstance(arts["flip_matrix_png"], ImageEvaluationArtifact)
     assert arts["flip_matrix_png"].content.size[0] > 100

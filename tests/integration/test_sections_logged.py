@@ -3,31 +3,17 @@
 from __future__ import annotations
 
 import json
-import secrets
 
 import mlflow
-import pytest
 from mlflow import MlflowClient
 
 from mlflow_trusteq.integration import evaluate_and_log
 
 
-@pytest.fixture
-def store(tmp_path, monkeypatch):
-    monkeypatch.setenv("TRUSTEQ_SIGNING_KEY", secrets.token_hex(32))
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    mlflow.set_experiment(experiment_id=mlflow.create_experiment("s", artifact_location=(tmp_path / "a").as_uri()))
-    return uri
-
-
-def test_sections_are_logged(store, tfidf_pair, sst2_small):
-    parent, candidate = tfidf_pair
+def test_sections_are_logged(logged_tfidf_parent, tfidf_pair, sst2_small):
+    _, candidate = tfidf_pair
     _, dev = sst2_small
-    with mlflow.start_run():
-        info = mlflow.sklearn.log_model(parent, name="p", pip_requirements=["scikit-learn"])
-    config = {"parent": info.model_uri, "n_resamples": 100,
+    config = {"parent": logged_tfidf_parent, "n_resamples": 100,
               "alignment": {"n_examples": 4, "lime_num_samples": 150, "shap_max_evals": 120, "progress": False},
               "robustness": {"recipes": ["char"], "n_examples": 6, "query_budget": 40, "progress": False}}
     out = evaluate_and_log(candidate, dev.iloc[:200], targets="label", config=config)
