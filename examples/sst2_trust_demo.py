@@ -11,7 +11,10 @@ Offline, end to end, on a local sqlite MLflow registry:
 4. evaluate every candidate against the parent with ``mlflow.models.evaluate(...,
    evaluators="trusteq")`` on the SST-2 dev split: loyalty, calibration, attribution alignment
    (LIME and SHAP, against the noise floor), robustness (word- and character-level attacks),
-   speed-up and size — each number with its confidence interval — and a signed verdict;
+   speed-up and size — each number with its confidence interval — every fidelity and calibration
+   metric per slice (the parent's class, quartiles of its confidence and of the input's length),
+   and a signed verdict under the demo's policy: the default policy, with label loyalty also
+   judged on every slice (Bonferroni-corrected);
 5. try to promote every candidate to the alias ``champion``: the gate lets the passing ones
    through and refuses the others, leaving the registry as it was.
 
@@ -145,6 +148,36 @@ def register_onnx(onnx_path: str, tokenizer_dir: str, description: str) -> str:
     return str(info.registered_model_version)
 
 
+def demo_policy() -> dict[str, Any]:
+    """The default policy, with label loyalty also judged on every slice (see README, "Where the candidate breaks")."""
+    import copy
+
+    from mlflow_trusteq.policy import DEFAULT_POLICY
+
+    policy = copy.deepcopy(DEFAULT_POLICY)
+    policy["name"] = "demo-slices"
+    policy["checks"]["label_loyalty"]["slices"] = "all"
+    return policy
+
+
+def slice_rows(run_id: str) -> dict[str, Any]:
+    """The evaluation's slice table (from its report.json) and the policy's judgement of the slices."""
+    from mlflow_trusteq.integration import load_evaluation
+
+    report, verdict, _ = load_evaluation(run_id)
+    result = report.slices()
+    if result is None:
+        return {"rows": [], "check": report.skipped.get("slices", "not measured"), "correction": ""}
+    rows = []
+    for s in result.slices:
+        e = s.estimates["label_loyalty"]
+        rows.append({"slice": s.name, "n": s.n, "flips": s.n_flips, "label_loyalty": e.value, "lower": e.lower,
+                     "upper": e.upper, "probability_loyalty": s.estimates["probability_loyalty"].value})
+    check = next((c for c in verdict.checks if c.metric == "slices/each/label_loyalty"), None)
+    return {"rows": rows, "check": f"[{check.status}] {check.reason}" if check else "not judged by the policy",
+            "correction": result.correction}
+
+
 def evaluate_candidate(version: str, parent_version: str, args: argparse.Namespace) -> dict[str, Any]:
     import mlflow
 
@@ -153,7 +186,8 @@ def evaluate_candidate(version: str, parent_version: str, args: argparse.Namespa
     dev = load_sst2("dev")
     if args.rows:
         dev = dev.iloc[: args.rows]
-    config: dict[str, Any] = {"parent": f"models:/{MODEL_NAME}/{parent_version}", "random_state": args.seed}
+    config: dict[str, Any] = {"parent": f"models:/{MODEL_NAME}/{parent_version}", "random_state": args.seed,
+                              "slices": ["builtin"], "policy": demo_policy()}
     if args.explain_examples:
         config["alignment"] = {"n_examples": args.explain_examples, "random_state": args.seed}
     if args.attack_examples:
@@ -168,11 +202,14 @@ def evaluate_candidate(version: str, parent_version: str, args: argparse.Namespa
             "trusteq/speedup/ci_upper", "trusteq/size_ratio",
             # the candidate's loyalty to itself, one row at a time against the evaluation's batches (issue 16)
             "trusteq/consistency/batch/candidate/label_loyalty",
-            "trusteq/consistency/batch/candidate/probability_loyalty"]
+            "trusteq/consistency/batch/candidate/probability_loyalty",
+            # the label loyalty of the slice where it is surely lowest (issue 15)
+            "trusteq/slices/worst/label_loyalty", "trusteq/slices/worst/label_loyalty/ci_lower"]
     summary = {k.removeprefix("trusteq/"): m.get(k) for k in keys}
     summary.update({k.removeprefix("trusteq/"): v for k, v in m.items()
                     if k.startswith(("trusteq/alignment/", "trusteq/robustness/")) and "/ci_" not in k})
     summary["run_id"] = run.info.run_id
+    summary["slices"] = slice_rows(run.info.run_id)
     return summary
 
 
@@ -258,7 +295,7 @@ def preflight(args: argparse.Namespace) -> list[str]:
     return problems
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", default="trusteq-demo", help="where models, the registry and state live")
@@ -270,41 +307,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fresh", action="store_true", help="forget finished steps and start over")
     parser.add_argument("--check", action="store_true", help="only check every stage's dependencies, then exit")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
+
+def setup_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
     for noisy in ("mlflow", "transformers", "urllib3", "alembic", "matplotlib", "httpx", "shap"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    problems = preflight(args)
-    if problems:
-        logger.error("stopping before any stage runs; missing:\n  - %s", "\n  - ".join(problems))
-        return 2
-    logger.info("preflight: every stage's dependencies are installed")
-    if args.check:
-        return 0
-    import torch
 
-    torch.set_num_threads(os.cpu_count() or 2)
 
+def prepare_workdir(args: argparse.Namespace) -> tuple[Path, State]:
+    """The work folder, its step state, and a local signing key (a platform team sets its own: see the README)."""
     work = Path(args.workdir).resolve()
     if args.fresh and work.exists():
         import shutil
 
         shutil.rmtree(work)
     work.mkdir(parents=True, exist_ok=True)
-    state = State(work / "state.json")
-
-    # a local signing key for the demo (a platform team sets its own: see the README)
     key_file = work / "signing.key"
     if not os.environ.get("TRUSTEQ_SIGNING_KEY") and not os.environ.get("TRUSTEQ_SIGNING_KEY_FILE"):
         if not key_file.exists():
             key_file.write_text(secrets.token_hex(32))
             key_file.chmod(0o600)
         os.environ["TRUSTEQ_SIGNING_KEY_FILE"] = str(key_file)
+    return work, State(work / "state.json")
 
+
+def setup_mlflow(work: Path) -> str:
+    """A local sqlite registry in the work folder, and the demo's experiment; returns the tracking URI."""
     import mlflow
 
     tracking_uri = f"sqlite:///{work / 'mlflow.db'}"
@@ -313,7 +346,11 @@ def main(argv: list[str] | None = None) -> int:
     if mlflow.get_experiment_by_name("trusteq-demo") is None:
         mlflow.create_experiment("trusteq-demo", artifact_location=(work / "artifacts").as_uri())
     mlflow.set_experiment("trusteq-demo")
+    return tracking_uri
 
+
+def build_and_register(state: State, work: Path, args: argparse.Namespace) -> tuple[str, dict[str, str]]:
+    """Train the parent, make the candidates, register them with their lineage: (parent version, versions)."""
     parent_dir = step(state, "parent_dir", "fine-tune MiniLM-L6 on SST-2 (the parent)",
                       lambda: build_parent(work / "models" / "parent", args.epochs, args.seed))
     trunc_dir = step(state, "truncated_dir", "truncate the parent to 3 layers and fine-tune briefly",
@@ -344,14 +381,31 @@ def main(argv: list[str] | None = None) -> int:
 
         step(state, f"lineage_{label}", f"record lineage of {label} (v{v} -> v{parent_v})", _lineage)
         versions[label] = v
+    return parent_v, versions
 
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    setup_logging()
+    problems = preflight(args)
+    if problems:
+        logger.error("stopping before any stage runs; missing:\n  - %s", "\n  - ".join(problems))
+        return 2
+    logger.info("preflight: every stage's dependencies are installed")
+    if args.check:
+        return 0
+    import torch
+
+    torch.set_num_threads(os.cpu_count() or 2)
+    work, state = prepare_workdir(args)
+    tracking_uri = setup_mlflow(work)
+    parent_v, versions = build_and_register(state, work, args)
     results: dict[str, Any] = {}
     for label, v in versions.items():
         results[label] = step(state, f"eval_{label}", f"evaluate {label} (v{v}) against the parent (v{parent_v})",
                               lambda v=v: evaluate_candidate(v, parent_v, args))
     promotions = step(state, "promotions", "promote every candidate to @champion through the gate server",
                       lambda: promote_through_gate(work, versions, "champion"))
-
     print_summary(results, promotions, versions, parent_v, tracking_uri)
     return 0
 
@@ -380,6 +434,7 @@ def print_summary(results: dict[str, Any], promotions: dict[str, Any], versions:
                      f"{fmt(r.get('diff/accuracy')):>8}{fmt(r.get('diff/ece_equal_mass')):>8}"
                      f"{speed(r):>22}{fmt(r.get('size_ratio')):>7}  "
                      f"{'yes' if promotions[label]['promoted'] else 'refused'}")
+    lines += slice_lines(results)
     lines.append("")
     for label, p in promotions.items():
         if not p["promoted"]:
@@ -390,6 +445,24 @@ def print_summary(results: dict[str, Any], promotions: dict[str, Any], versions:
               f"    mlflow ui --backend-store-uri {tracking_uri}",
               "then Experiments -> trusteq-demo -> a 'trusteq v…' run -> Artifacts -> trusteq/report.html", ""]
     sys.stdout.write("\n".join(lines) + "\n")
+
+
+def slice_lines(results: dict[str, Any]) -> list[str]:
+    """Each candidate's slice table: where its label loyalty is lowest, with the policy's judgement."""
+    def num(x: Any) -> str:
+        return "—" if x is None else f"{x:.3f}"
+
+    lines: list[str] = []
+    for label, r in results.items():
+        sl = r.get("slices") or {}
+        lines += ["", f"{label}: label loyalty per slice — {sl.get('correction') or 'no slices'}",
+                  f"    {'slice':<40}{'n':>6}{'flips':>7}{'label loy. [95% CI]':>26}{'prob loy.':>11}"]
+        for row in sl.get("rows", []):
+            ci = f"{num(row['label_loyalty'])} [{num(row['lower'])}, {num(row['upper'])}]"
+            lines.append(f"    {row['slice'][:39]:<40}{row['n']:>6}{row['flips']:>7}{ci:>26}"
+                         f"{num(row['probability_loyalty']):>11}")
+        lines.append(f"    slice check: {str(sl.get('check', ''))[:400]}")
+    return lines
 
 
 if __name__ == "__main__":

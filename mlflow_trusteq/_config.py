@@ -44,6 +44,11 @@ class TrustEqConfig:
         tell it from the loaded model.
     policy : Policy, dict, str or Path, optional
         (evaluator) The policy that judges the report; default: the built-in policy.
+    policies : dict of str to (Policy, dict, str or Path), optional
+        (evaluator) More policies to judge the same report against, by name (e.g. ``{"canary": ...,
+        "champion": ...}``): each one's name, digest and pass/fail are signed into the version's
+        verdict (``trusteq.policies``), so a gate with per-alias policies can let the version take
+        ``@canary`` while refusing ``@champion``. The overall verdict stays that of ``policy``.
     alignment, robustness : bool, dict, AlignmentConfig or RobustnessConfig
         Run those sections: ``True`` for the defaults, a dict of ``AlignmentConfig`` /
         ``RobustnessConfig`` fields, a config object; ``False``/``None`` skips them ("not requested").
@@ -74,7 +79,9 @@ class TrustEqConfig:
         hash of the row's feature values and gold label.
     parent_cache : bool, default True
         Reuse the parent's probabilities from an earlier call on the same rows (see
-        :mod:`mlflow_trusteq._cache`); a hit is logged and recorded in the settings.
+        :mod:`mlflow_trusteq._cache`); a hit is logged and recorded in the settings. On the
+        Spark engine: a persisted frame of the parent's probabilities on the same table, within
+        one SparkSession.
     serving_plan : dict or BatchPlan, default ``{"batch_size": 1}``
         How the models are batched where they serve (:class:`~mlflow_trusteq.adapters.BatchPlan`:
         ``batch_size``, ``padding_side``, ``max_length``, ``sort``, ``max_tokens_per_batch``; a
@@ -87,11 +94,26 @@ class TrustEqConfig:
         (:mod:`mlflow_trusteq._consistency`; dict keys ``n_samples``, ``random_state``, ``max_rows``).
         ``"auto"``: the defaults, where both models are adapters trusteq built (a ready-made
         ``ProbaModel`` cannot be re-batched: then *not requested*); ``True`` or a dict: required.
+    slices : str, list of str or bool, optional
+        Measure every fidelity and calibration metric per slice (:mod:`mlflow_trusteq.slices`):
+        ``"builtin"`` (or ``True``) for the parent's predicted class, bins of the parent's confidence
+        and of the input's word count; a data column's name (each value a slice, ``"col:N"`` bins a
+        numeric one); ``"a*b"`` for a cross; a list, or a comma-separated string, for several.
+        Slice columns are not fed to the models unless named in ``feature_columns`` too.
+    acknowledge_data_change : bool, default False
+        (evaluator) Accept data whose digest differs from the data of an earlier signed verdict on
+        the candidate or on its parent version; otherwise the ``guard_data_changed`` check fails
+        (:mod:`mlflow_trusteq._guards`).
+    onnx_layers : bool or int, default False
+        For an ONNX Runtime int8 candidate of an ONNX parent, compare the activations of every
+        layer on a few inputs and report the layers that diverge most
+        (:mod:`mlflow_trusteq.explain.onnx_layers`); an int is the number of layers listed (10).
     """
 
     parent: str | None = None
     candidate: str | None = None
     policy: Policy | Mapping[str, Any] | str | Path | None = None
+    policies: Mapping[str, Policy | Mapping[str, Any] | str | Path] | None = None
     alignment: bool | Mapping[str, Any] | AlignmentConfig | None = False
     robustness: bool | Mapping[str, Any] | RobustnessConfig | None = False
     feature_columns: tuple[str, ...] | None = None
@@ -113,6 +135,9 @@ class TrustEqConfig:
     serving_plan: Mapping[str, Any] | BatchPlan | None = None
     headline_plan: str = "evaluation"
     consistency: str | bool | Mapping[str, Any] | ConsistencyConfig | None = "auto"
+    slices: tuple[str, ...] | None = None
+    acknowledge_data_change: bool = False
+    onnx_layers: bool | int = False
 
     def __post_init__(self) -> None:
         for key in _POSITIVE_INTS:
@@ -123,10 +148,22 @@ class TrustEqConfig:
             object.__setattr__(self, "feature_columns", tuple(self.feature_columns))
         self.serving_batch_plan()  # validated here, once: a bad plan is an error before anything runs
         self.consistency_config()
+        for flag in ("acknowledge_data_change",):
+            if not isinstance(getattr(self, flag), bool):
+                raise InvalidInputError(f"`{flag}` must be true or false, got {getattr(self, flag)!r}")
+        if not isinstance(self.onnx_layers, bool) and (not isinstance(self.onnx_layers, int) or self.onnx_layers < 1):
+            raise InvalidInputError(f"`onnx_layers` must be true, false or a number of layers >= 1, "
+                                    f"got {self.onnx_layers!r}")
+        from .slices import normalize_slice_specs
+
+        object.__setattr__(self, "slices", normalize_slice_specs(self.slices))
         if self.headline_plan not in ("evaluation", "serving"):
             raise InvalidInputError(f"`headline_plan` must be 'evaluation' or 'serving', got {self.headline_plan!r}")
         if self.engine not in ("local", "spark"):
             raise InvalidInputError(f"`engine` must be 'local' or 'spark', got {self.engine!r}")
+        if self.policies is not None and (not isinstance(self.policies, Mapping) or not all(
+                isinstance(k, str) and k.strip() for k in self.policies)):
+            raise InvalidInputError(f"`policies` must map policy names to policies, got {self.policies!r:.200}")
         if self.parent is not None and not isinstance(self.parent, str):
             raise InvalidInputError(
                 f"`parent` must be a model URI, a name/version mapping or 'lineage', got {self.parent!r}")
@@ -196,7 +233,7 @@ class TrustEqConfig:
 #: the fields that change a number (the rest say what to compare with, how to judge, where to log)
 MEASUREMENT_FIELDS = ("feature_columns", "js_base", "n_bins_equal_width", "n_bins_equal_mass", "min_bin_count",
                       "n_resamples", "confidence", "random_state", "chunk_size", "alignment", "robustness",
-                      "serving_plan", "headline_plan", "consistency", "engine", "row_key")
+                      "serving_plan", "headline_plan", "consistency", "engine", "row_key", "slices")
 
 
 def _section_config(value: Any, module: str, cls_name: str) -> Any:

@@ -6,9 +6,11 @@ A report key is a ``/``-separated path::
 
     [<section>/<method>/[<qualifier>/...]][<role>/]<metric>
 
-- ``section``: ``alignment``, ``robustness`` or ``consistency`` (absent for the core metrics);
+- ``section``: ``alignment``, ``robustness``, ``consistency`` or ``slices`` (absent for the core metrics);
 - ``method``: the explainer (``lime``, ``shap``), the attack recipe (``word``, ``char``) or, for
-  self-consistency, ``batch`` (each model against itself under another batch plan);
+  self-consistency, ``batch`` (each model against itself under another batch plan); for slices,
+  ``worst`` (the report's headline: the core metric on the slice ranked worst by it, see
+  :meth:`mlflow_trusteq.slices.SliceResult.ranked`) or ``each`` (a policy check judged on every slice);
 - ``qualifier``: a variant of the measurement (``normalized``, ``noise_floor``, ``own``,
   ``reverse``);
 - ``role``: ``parent``, ``candidate`` or ``diff`` (candidate minus parent); absent for a *pair*
@@ -28,7 +30,7 @@ from dataclasses import dataclass
 __all__ = ["SECTIONS", "ROLES", "MetricKey", "parse_key", "format_key", "MetricInfo", "METRIC_INFO",
            "register_metric", "metric_info", "mlflow_name", "parse_mlflow_name", "NAMESPACE"]
 
-SECTIONS = ("alignment", "robustness", "consistency")
+SECTIONS = ("alignment", "robustness", "consistency", "slices")
 ROLES = ("parent", "candidate", "diff")
 NAMESPACE = "trusteq"
 _BOUNDS = ("ci_lower", "ci_upper")
@@ -56,7 +58,12 @@ class MetricKey:
 
     @property
     def group(self) -> str:
-        """Display group: the section, else the registered group of the base metric (``other``)."""
+        """Display group: the section, else the registered group of the base metric (``other``).
+
+        A slice's headline (``slices/worst/<m>``) is shown with the fidelity metrics, beside the aggregate.
+        """
+        if self.section == "slices":
+            return "fidelity"
         if self.section is not None:
             return self.section
         info = METRIC_INFO.get(self.metric)
@@ -177,9 +184,9 @@ def metric_info(key: str) -> MetricInfo:
         raise KeyError(f"unknown metric {key!r} (base name {base!r}); known: {sorted(METRIC_INFO)}") from None
 
 
-def _register_all() -> None:
+def _fidelity_calibration_efficiency() -> list[MetricInfo]:
     fid, acc, cal, eff = "fidelity", "accuracy", "calibration", "efficiency"
-    for info in [
+    return [
         MetricInfo("label_loyalty", True, description="share of examples where both models predict the same label",
                    group=fid),
         MetricInfo("probability_loyalty", True, description="mean of 1 - sqrt(JS(P||Q)) over examples", group=fid),
@@ -207,6 +214,11 @@ def _register_all() -> None:
         MetricInfo("speedup", True, 0.0, None, "candidate throughput / parent throughput, same batches", group=eff),
         MetricInfo("size_ratio", False, 0.0, None, "candidate size on disk / parent size on disk", group=eff),
         MetricInfo("throughput", True, 0.0, None, "rows per second", group=eff),
+    ]
+
+
+def _alignment_robustness() -> list[MetricInfo]:
+    return [
         # attribution alignment (explain/agreement.py computes them)
         MetricInfo("top_k_jaccard", True, 0.0, 1.0, "Jaccard index of the two top-k feature sets by |attribution|"),
         MetricInfo("feature_agreement", True, 0.0, 1.0, "|top-k(a) ∩ top-k(b)| / k"),
@@ -222,7 +234,33 @@ def _register_all() -> None:
         MetricInfo("words_changed", True, description="mean fraction of words changed by a successful attack"),
         MetricInfo("transfer_rate", False,
                    description="share of adversarial texts found against one model that the other also misclassifies"),
-    ]:
+    ]
+
+
+def _model_update() -> list[MetricInfo]:
+    return [
+        # model update (metrics/update.py computes them; gold labels needed, shown in the report's "Model update")
+        MetricInfo("wrong_to_other_wrong_rate", False,
+                   description="both models wrong with different labels, over n", skipped_under="update"),
+        MetricInfo("backward_trust_compatibility", True,
+                   description="of the examples the parent gets right, the share the candidate also gets right "
+                               "(Bansal et al. 2019)", skipped_under="update"),
+        MetricInfo("backward_error_compatibility", True,
+                   description="of the candidate's errors, the share the parent also made (Bansal et al. 2019)",
+                   skipped_under="update"),
+        MetricInfo("mcnemar_statistic", False, 0.0, None,
+                   "McNemar's statistic on the paired correctness (exact: min(b, c); else continuity-corrected "
+                   "chi-square)", skipped_under="update"),
+        MetricInfo("mcnemar_p_value", True, 0.0, 1.0,
+                   "McNemar's p-value: small means the two models are right at different rates",
+                   skipped_under="update"),
+        MetricInfo("aurc", False, 0.0, 1.0, "area under the risk-coverage curve, confidence = max probability",
+                   skipped_under="update"),
+    ]
+
+
+def _register_all() -> None:
+    for info in (*_fidelity_calibration_efficiency(), *_alignment_robustness(), *_model_update()):
         register_metric(info)
 
 

@@ -32,9 +32,10 @@ if TYPE_CHECKING:
     from .attack import RobustnessConfig, RobustnessResult
     from .explain import AlignmentConfig, AlignmentResult
     from .metrics import PairSummary
+    from .slices import SliceResult
 
 #: the result of an optional stage, kept typed in :attr:`TrustReport.sections`
-Section = Union["AlignmentResult", "RobustnessResult", "ConsistencyResult"]
+Section = Union["AlignmentResult", "RobustnessResult", "ConsistencyResult", "SliceResult"]
 
 logger = logging.getLogger(__name__)
 
@@ -152,6 +153,10 @@ class TrustReport:
         """The self-consistency section (``None`` if it was not measured)."""
         return self._section("consistency")  # type: ignore[return-value]
 
+    def slices(self) -> SliceResult | None:
+        """The per-slice section (``None`` if it was not measured; :mod:`mlflow_trusteq.slices`)."""
+        return self._section("slices")  # type: ignore[return-value]
+
     def _section(self, name: str) -> Section | None:
         if name not in self.sections:
             return None
@@ -172,7 +177,12 @@ def _section_from_dict(name: str, d: Mapping[str, Any]) -> Section:
         from ._consistency import ConsistencyResult
 
         return ConsistencyResult.from_dict(dict(d))
-    raise InvalidInputError(f"unknown report section {name!r}; known: ['alignment', 'robustness', 'consistency']")
+    if name == "slices":
+        from .slices import SliceResult
+
+        return SliceResult.from_dict(dict(d))
+    raise InvalidInputError(f"unknown report section {name!r}; known: ['alignment', 'robustness', 'consistency', "
+                            "'slices']")
 
 
 def _sections_from_dict(d: Mapping[str, Any]) -> dict[str, Section]:
@@ -453,6 +463,7 @@ def _measure(models: _Models, inputs: _Inputs, scores: _Scores, y: np.ndarray | 
     The Spark engine passes the ``summary`` it merged from the whole table of ``n_examples`` rows
     (and its ``digest``): ``inputs`` and ``scores`` are then the sample the sections run on.
     """
+    sampled = summary is not None  # the Spark engine: inputs and scores are a sample of the table
     if summary is None:
         summary, metrics, skipped = _measure_core(scores, y, cfg)
     else:
@@ -461,8 +472,13 @@ def _measure(models: _Models, inputs: _Inputs, scores: _Scores, y: np.ndarray | 
     timing = _measure_efficiency(models, scores, n, metrics, skipped, records=inputs.records, confidence=cfg.confidence)
     sections = _run_sections(models, inputs, scores, y, cfg, metrics, skipped)
     _run_consistency(models, inputs, scores, cfg, sections, metrics, skipped)
+    _run_slices(inputs, scores, y, cfg, models.labels, sections, metrics, skipped, sampled=sampled)
     settings = _settings(cfg, inputs, models, scores, summary)
     settings["timing"] = timing
+    _run_update(scores, y, cfg, metrics, skipped, settings, sampled=sampled)
+    settings["guards"] = {"content": _content_evidence(models)}
+    if cfg.onnx_layers:
+        settings["onnx_layers"] = _run_onnx_layers(models, inputs, cfg)
     if scores.parent_cached:
         settings["parent_scores"] = ("cached: the parent's probabilities (and parent_seconds) come from an earlier "
                                      "call on the same rows")
@@ -490,8 +506,41 @@ def _measure(models: _Models, inputs: _Inputs, scores: _Scores, y: np.ndarray | 
 
 def _prepare_inputs(data: Any, targets: Any, cfg: TrustEqConfig) -> _Inputs:
     frame = _as_frame(data)
-    records, kind, y_raw, target_col = _split_data(frame, targets, cfg.feature_columns)
+    records, kind, y_raw, target_col = _split_data(frame, targets, _feature_columns(frame, targets, cfg))
+    if cfg.slices:  # a slice the data cannot give is bad input, an error before anything is scored
+        from .slices import check_slices
+
+        check_slices(frame, kind, cfg.slices)
     return _Inputs(frame, records, kind, y_raw, target_col)
+
+
+def _feature_columns(frame: pd.DataFrame, targets: Any, cfg: TrustEqConfig) -> Sequence[str] | None:
+    """The configured feature columns; by default every column but the targets and the slice columns."""
+    from .slices import slice_columns
+
+    sliced = set(slice_columns(cfg.slices))
+    if cfg.feature_columns is not None or not sliced & set(frame.columns):
+        return cfg.feature_columns
+    return [c for c in frame.columns if c not in sliced and not (isinstance(targets, str) and c == targets)]
+
+
+def _run_slices(inputs: _Inputs, scores: _Scores, y: np.ndarray | None, cfg: TrustEqConfig, labels: Sequence[str],
+                sections: dict[str, Section], metrics: dict[str, Estimate], skipped: dict[str, str], *,
+                sampled: bool) -> None:
+    """Every fidelity and calibration metric per slice (:mod:`mlflow_trusteq.slices`), or why not."""
+    from .slices import measure_slices
+
+    if not cfg.slices:
+        skipped["slices"] = "not requested (pass `slices=['builtin']` or slice columns)"
+        return
+    if sampled:
+        skipped["slices"] = "not measured: the Spark engine does not measure slices yet (use engine='local')"
+        return
+    options = {k: getattr(cfg, v) for k, v in _METRIC_SETTING_NAMES.items()}
+    result = measure_slices(inputs.frame, inputs.records, inputs.kind, scores.parent, scores.candidate, y, labels,
+                            cfg.slices, options=options)
+    sections["slices"] = result
+    metrics.update({f"slices/{k}": v for k, v in result.estimates().items()})
 
 
 def _load_models(parent: Any, candidate: Any, cfg: TrustEqConfig) -> _Models:
@@ -754,6 +803,42 @@ def _run_consistency(models: _Models, inputs: _Inputs, scores: _Scores, cfg: Tru
         return
     sections["consistency"] = result
     metrics.update({f"consistency/{k}": v for k, v in result.estimates().items()})
+
+
+def _run_update(scores: _Scores, y: np.ndarray | None, cfg: TrustEqConfig, metrics: dict[str, Estimate],
+                skipped: dict[str, str], settings: dict[str, Any], *, sampled: bool) -> None:
+    """The model-update metrics (:mod:`mlflow_trusteq.metrics.update`): disagreement split, BTC/BEC, McNemar, AURC."""
+    from .metrics.update import summarize_update
+
+    if y is None:
+        skipped["update"] = "not measured: no gold labels were given (pass `targets=`)"
+        return
+    if sampled:
+        skipped["update"] = "not measured: the Spark engine merges the core metrics only (run the local engine)"
+        return
+    result = summarize_update(y, scores.parent, scores.candidate, n_resamples=cfg.n_resamples,
+                              confidence=cfg.confidence, random_state=cfg.random_state)
+    metrics.update(result.estimates)
+    settings["update"] = result.to_dict()
+
+
+def _run_onnx_layers(models: _Models, inputs: _Inputs, cfg: TrustEqConfig) -> dict[str, Any]:
+    """Per-layer activations of two ONNX models (:mod:`.explain.onnx_layers`); an error is recorded, not raised."""
+    from .explain.onnx_layers import DEFAULT_TOP_K, compare_layers
+
+    top_k = DEFAULT_TOP_K if cfg.onnx_layers is True else int(cfg.onnx_layers)
+    try:
+        return compare_layers(models.parent, models.candidate, inputs.records, top_k=top_k).to_dict()
+    except Exception as exc:  # a diagnostic: it is reported as not measured, with the reason, and gates nothing
+        logger.warning("per-layer ONNX comparison not measured: %s", exc)
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
+def _content_evidence(models: _Models) -> dict[str, Any]:
+    """What ``guard_same_model`` compares on this path: digests of the model objects (:mod:`._guards`)."""
+    from ._guards import content_evidence
+
+    return content_evidence(models.parent, models.candidate)
 
 
 def _inputs_digest(inputs: _Inputs) -> str:

@@ -11,12 +11,14 @@ from mlflow_trusteq import CandidateComparison, InvalidInputError, compare, comp
 from mlflow_trusteq.adapters import CallableAdapter
 from mlflow_trusteq.candidates import pareto_front
 
+from _models import float32_copy
+
 LABELS = ["0", "1"]
 
 
 @pytest.fixture(scope="module")
 def family(sst2_small):
-    """A TF-IDF parent and four real compressions of it (smaller vocabularies, a stronger penalty)."""
+    """A TF-IDF parent and four real compressions of it (float32 weights, smaller vocabularies, a stronger penalty)."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -28,7 +30,7 @@ def family(sst2_small):
                              LogisticRegression(C=C, max_iter=1000)).fit(train["sentence"], train["label"])
 
     parent = fit()
-    candidates = {"same": fit(), "vocab-2k": fit(max_features=2000), "vocab-200": fit(max_features=200),
+    candidates = {"same": float32_copy(parent), "vocab-2k": fit(max_features=2000), "vocab-200": fit(max_features=200),
                   "C-0.1": fit(C=0.1)}
     return parent, candidates, dev
 

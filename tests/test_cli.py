@@ -13,6 +13,8 @@ from click.testing import CliRunner
 
 from mlflow_trusteq.cli import cli
 
+from _models import float32_copy
+
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory, tfidf_pair, sst2_small):
@@ -36,7 +38,7 @@ def store(tmp_path_factory, tfidf_pair, sst2_small):
     three = make_pipeline(TfidfVectorizer(), LogisticRegression(max_iter=300)).fit(
         train["sentence"][:300], np.arange(300) % 3)
     with mlflow.start_run():
-        for model in (parent, parent, weak, three, parent):
+        for model in (parent, float32_copy(parent), weak, three, float32_copy(parent)):
             mlflow.sklearn.log_model(model, name="m", registered_model_name="sk-sst2",
                                      pip_requirements=["scikit-learn"])
     data = root / "dev.tsv"

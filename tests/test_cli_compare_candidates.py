@@ -10,10 +10,12 @@ from click.testing import CliRunner
 
 from mlflow_trusteq.cli import cli
 
+from _models import float32_copy
+
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory, sst2_small):
-    """sqlite store: sk-family v1 parent, v2 the same model, v3 a 2k vocabulary, v4 a 100-word vocabulary."""
+    """sqlite store: sk-family v1 parent, v2 the parent in float32, v3 2k words, v4 100 words."""
     import mlflow
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
@@ -28,9 +30,13 @@ def store(tmp_path_factory, sst2_small):
     mlflow.set_experiment(experiment_id=mlflow.create_experiment("cands", artifact_location=(root / "a").as_uri()))
     train, dev = sst2_small
     with mlflow.start_run():
-        for features in (None, None, 2000, 100):
-            model = make_pipeline(TfidfVectorizer(max_features=features), LogisticRegression(max_iter=1000))
-            mlflow.sklearn.log_model(model.fit(train["sentence"], train["label"]), name="m",
+        parent = make_pipeline(TfidfVectorizer(), LogisticRegression(max_iter=1000)).fit(train["sentence"],
+                                                                                            train["label"])
+        for features in (None, "float32", 2000, 100):
+            model = parent if features is None else float32_copy(parent) if features == "float32" else make_pipeline(
+                TfidfVectorizer(max_features=features), LogisticRegression(max_iter=1000)).fit(train["sentence"],
+                                                                                               train["label"])
+            mlflow.sklearn.log_model(model, name="m",
                                      registered_model_name="sk-family", pip_requirements=["scikit-learn"])
     data = root / "dev.tsv"
     dev.to_csv(data, sep="\t", index=False)
@@ -89,3 +95,31 @@ def test_usage_errors_exit_2(store, tmp_path, args, message):
                                    "--text-column", "sentence", "--out", str(tmp_path), *args])
     assert res.exit_code == 2, res.output
     assert message in res.output
+
+
+#: the options ``trusteq evaluate`` and ``trusteq compare-candidates`` share (cli/_options.py)
+SHARED_OPTIONS = ("text_columns", "feature_columns", "label_column", "policy_path", "alignment", "explain_examples",
+                  "robustness", "attack_examples", "query_budget", "seed", "n_resamples")
+
+
+def test_the_measurement_options_are_the_same_in_both_commands():
+    """Declared once: the same flags, types, defaults and help in ``evaluate`` and ``compare-candidates``."""
+    evaluate = {p.name: p.to_info_dict() for p in cli.commands["evaluate"].params}
+    compare = {p.name: p.to_info_dict() for p in cli.commands["compare-candidates"].params}
+    for name in SHARED_OPTIONS:
+        assert evaluate[name] == compare[name], name
+    names = [p.name for p in cli.commands["compare-candidates"].params]
+    assert names[names.index("text_columns"):names.index("text_columns") + len(SHARED_OPTIONS)] == list(SHARED_OPTIONS)
+
+
+def test_the_options_compare_candidates_lacks_take_evaluates_defaults():
+    """Every config option of ``evaluate`` that this command has not (``--engine``, ``--slices`` ...) gets the
+    parsed default, so the config is the default config (click's marker of "no default" is not a value)."""
+    from mlflow_trusteq import TrustEqConfig
+    from mlflow_trusteq.cli import CONFIG_OPTIONS, config_from_options
+    from mlflow_trusteq.cli._compare_candidates import _evaluate_defaults
+
+    defaults = _evaluate_defaults()
+    assert set(defaults) == set(CONFIG_OPTIONS)
+    assert config_from_options({**defaults, "no_record": True}) == TrustEqConfig(parent="lineage",
+                                                                                 record_verdict=False)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from ..integration.promote import bounded_http
+from ._options import measurement_options
 from ._promote import _options as _server_options
 
 from .._data import read_table
@@ -82,8 +83,6 @@ def cli(ctx: click.Context) -> None:
 _PROGRESS_BAR = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
 
 
-_DEFAULTS = TrustEqConfig()
-
 #: ``trusteq evaluate`` option -> the :class:`TrustEqConfig` field it sets (a test checks both ways)
 CONFIG_OPTIONS = {
     "parent": "parent",
@@ -99,6 +98,7 @@ CONFIG_OPTIONS = {
     "n_resamples": "n_resamples",
     "no_record": "record_verdict",
     "engine": "engine",
+    "slices": "slices",
 }
 #: options that are not evaluation settings (where the data is, where to log, how loud)
 CLI_ONLY_OPTIONS = ("candidate", "data_path", "label_column", "experiment", "tracking_uri", "verbose", "as_json",
@@ -112,27 +112,13 @@ CLI_ONLY_OPTIONS = ("candidate", "data_path", "label_column", "experiment", "tra
 @click.option("--data", "data_path", required=True, type=click.Path(),
               help="Evaluation data: .csv, .tsv or .parquet (with --engine spark also a Parquet folder or a "
               "table name).")
-@click.option("--text-column", "text_columns", multiple=True,
-              help="Text column the models read; give it twice for text pairs (e.g. premise, hypothesis).")
-@click.option("--feature-column", "feature_columns", multiple=True,
-              help="Tabular feature column (repeatable). Default: every column but the label column.")
-@click.option("--label-column", help="Gold label column. Without it only fidelity is judged: calibration "
-              "needs labels, and the default policy then fails (closed).")
-@click.option("--policy", "policy_path", type=click.Path(dir_okay=False),
-              help="Policy TOML file (thresholds). Default: the built-in policy (see README).")
-@click.option("--alignment/--no-alignment", default=False, show_default=True,
-              help="Also compare LIME and SHAP attributions (text and tabular; slower).")
-@click.option("--explain-examples", type=click.IntRange(min=1), help="How many examples to explain.")
-@click.option("--robustness/--no-robustness", default=False, show_default=True,
-              help="Also run the word- and character-level attacks on both models (text; slower).")
-@click.option("--attack-examples", type=click.IntRange(min=1), help="How many examples to attack.")
-@click.option("--query-budget", type=click.IntRange(min=1), help="Attack: model queries per example.")
-@click.option("--seed", type=int, default=_DEFAULTS.random_state, show_default=True,
-              help="Seed of every random step.")
-@click.option("--n-resamples", type=click.IntRange(min=1), default=_DEFAULTS.n_resamples, show_default=True,
-              help="Bootstrap resamples behind every confidence interval.")
+@measurement_options
 @click.option("--engine", type=click.Choice(["local", "spark"]), default="local", show_default=True,
               help="spark: measure the whole table in Spark executors (pip install 'mlflow-trusteq[spark]').")
+@click.option("--slice", "--slices", "slices", multiple=True,
+              help="Measure every metric per slice (repeatable): 'builtin' (parent's class, confidence and "
+              "input-length bins), a data column (each value a slice; 'col:N' bins a numeric one), or 'a*b' "
+              "(a cross). A policy check with slices = \"all\" gates on them.")
 @click.option("--experiment", help="MLflow experiment name to log into (created if missing).")
 @click.option("--no-record", is_flag=True, help="Do not record the verdict on the candidate's model version.")
 @click.option("--json", "as_json", is_flag=True, help="Print the verdict and the key numbers as JSON on stdout.")
@@ -212,7 +198,7 @@ def config_from_options(options: dict[str, Any]) -> TrustEqConfig:
             "parent": o["parent"] or "lineage", "policy": o["policy_path"],
             "feature_columns": list(o["text_columns"] or o["feature_columns"]) or None,
             "alignment": align, "robustness": attack, "random_state": seed, "n_resamples": o["n_resamples"],
-            "record_verdict": not o["no_record"], "engine": o["engine"]})
+            "record_verdict": not o["no_record"], "engine": o["engine"], "slices": list(o.get("slices") or ()) or None})
     except InvalidInputError as exc:
         raise UsageProblem(str(exc)) from None
 
@@ -317,10 +303,11 @@ def show_command(run_id: str, tracking_uri: str | None, as_json: bool, timeout_s
     click.echo(f"\nparent: {tags.get('trusteq.parent')}   candidate: {candidate}")
 
 
-from ._promote import promote_command, verify_command  # noqa: E402
+from ._promote import policy_digest_command, promote_command, verify_command  # noqa: E402
 
 cli.add_command(promote_command, "promote")
 cli.add_command(verify_command, "verify")
+cli.add_command(policy_digest_command, "policy-digest")
 from ._compare_candidates import compare_candidates_command  # noqa: E402
 
 cli.add_command(compare_candidates_command)

@@ -12,7 +12,7 @@ import dataclasses
 import logging
 import sys
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +32,8 @@ from .registry import (
 )
 
 if TYPE_CHECKING:
+    from trusteq_gate.signing import PolicyOutcome
+
     from ..compare import TrustReport
     from ..policy import Policy, Verdict
 
@@ -174,56 +176,88 @@ def evaluate_and_log(
         Bad data or configuration, or fewer than :data:`MIN_EXAMPLES_TO_RECORD` rows for a verdict
         that would be recorded.
     """
-    from ..compare import compare
-    from ..policy import Policy
-    from .runlog import log_evaluation
-
     cfg = TrustEqConfig.from_mapping(config)
     client = client or MlflowClient()
-    policy = Policy.load(cfg.policy)
-    registered = resolve_registered_version(candidate, client, cfg.candidate)
-    parent_uri = _resolve_parent(cfg, registered, client)
-    recording = registered is not None and cfg.record_verdict
-    if recording:
-        assert registered is not None
-        _check_can_record(registered, data)
-    # the files judged: the verdict is bound to this digest, and nothing is recorded if they change meanwhile
-    content = content_digest_of(client, *registered) if recording and registered is not None else None
-
-    def clear_earlier_verdict() -> None:
-        # everything that can be validated was (compare calls this before scoring): from here on an
-        # error must not leave the earlier pass behind
-        if recording and registered is not None:
-            clear_verdict(client, *registered)
-
-    run_id, own_run = _open_run(client, run_id, registered)
+    prep = _prepare(candidate, data, cfg, client)  # every check that can be made, before anything is touched
+    run_id, own_run = _open_run(client, run_id, prep.registered)
     client.set_tag(run_id, "trusteq.status", "running")
-    not_recorded: str | None = None
     try:
         with _no_active_model():  # MLflow must not attach the parent's numbers to the candidate's logged model
-            measure = compare
-            if cfg.engine == "spark" or _is_spark_frame(data):  # the whole table, in the executors
-                from ..spark import compare_spark as measure
-            report = measure(parent_uri, candidate, data, targets=targets,
-                             config=_compare_config(cfg, parent_uri, registered),
-                             before_measuring=clear_earlier_verdict)
-            verdict = policy.judge(report)
-            metrics, artifacts = log_evaluation(client, run_id, report, verdict, policy, parent_uri=parent_uri,
-                                                candidate=registered, max_disagreements=cfg.max_disagreements)
-            version_tags: dict[str, str] = {}
-            if recording and registered is not None:
-                version_tags, not_recorded = _record(client, registered, verdict, run_id, parent_uri, report,
-                                                     policy, content)
-            elif registered is not None:
-                not_recorded = "record_verdict=False: no verdict was recorded on the version"
+            outcome = _measure_and_record(prep, candidate, data, targets, cfg, client, run_id)
             client.set_tag(run_id, "trusteq.status", "done")
     except BaseException as exc:
         _mark_failed(client, run_id, exc, own_run)
         raise
     if own_run:
         client.set_terminated(run_id, "FINISHED")
-    logger.info("trusteq verdict for %s: %s", registered or candidate, verdict.label.upper())
-    return EvaluationOutcome(report, verdict, run_id, registered, parent_uri, metrics, artifacts, version_tags,
+    logger.info("trusteq verdict for %s: %s", prep.registered or candidate, outcome.verdict.label.upper())
+    return outcome
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """What :func:`evaluate_and_log` validates and reads before the version's earlier verdict is cleared."""
+
+    policy: Policy
+    named: dict[str, Policy]  # the named policies (:func:`named_policies`)
+    registered: tuple[str, str] | None
+    parent_uri: str
+    recording: bool
+    content: str | None  # the files judged: the verdict is bound to this digest
+    guard_evidence: dict[str, Any]
+
+
+def _prepare(candidate: Any, data: Any, cfg: TrustEqConfig, client: MlflowClient) -> _Prepared:
+    """The policies, the versions, the signing key, the row count and the guards' evidence, all checked first."""
+    from ..policy import Policy
+    from .guard_evidence import registry_evidence
+
+    policy = Policy.load(cfg.policy)
+    named = named_policies(cfg)  # loaded before anything is touched: a bad policy file changes nothing
+    registered = resolve_registered_version(candidate, client, cfg.candidate)
+    parent_uri = _resolve_parent(cfg, registered, client)
+    recording = registered is not None and cfg.record_verdict
+    if recording and registered is not None:
+        _check_can_record(registered, data)
+    content = content_digest_of(client, *registered) if recording and registered is not None else None
+    # the comparability guards' evidence (content digests, earlier signed verdicts), read before any is cleared
+    evidence = registry_evidence(client, parent_uri, registered, candidate_content=content,
+                                 acknowledge_data_change=cfg.acknowledge_data_change)
+    return _Prepared(policy, named, registered, parent_uri, recording, content, evidence)
+
+
+def _measure_and_record(prep: _Prepared, candidate: Any, data: Any, targets: Any, cfg: TrustEqConfig,
+                        client: MlflowClient, run_id: str) -> EvaluationOutcome:
+    """Measure (the earlier verdict is cleared just before scoring), judge, log, and record the new verdict."""
+    from .._guards import with_guard_evidence
+    from ..compare import compare
+    from .runlog import log_evaluation
+
+    registered = prep.registered
+
+    def clear_earlier_verdict() -> None:
+        # everything that can be validated was (compare calls this before scoring): from here on an
+        # error must not leave the earlier pass behind
+        if prep.recording and registered is not None:
+            clear_verdict(client, *registered)
+
+    measure: Callable[..., TrustReport] = compare
+    if cfg.engine == "spark" or _is_spark_frame(data):  # the whole table, in the executors
+        from ..spark import compare_spark as measure
+    report = measure(prep.parent_uri, candidate, data, targets=targets,
+                     config=_compare_config(cfg, prep.parent_uri, registered), before_measuring=clear_earlier_verdict)
+    report = with_guard_evidence(report, **prep.guard_evidence)
+    verdict = prep.policy.judge(report)
+    metrics, artifacts = log_evaluation(client, run_id, report, verdict, prep.policy, parent_uri=prep.parent_uri,
+                                        candidate=registered, max_disagreements=cfg.max_disagreements)
+    version_tags: dict[str, str] = {}
+    not_recorded: str | None = None
+    if prep.recording and registered is not None:
+        version_tags, not_recorded = _record(client, registered, verdict, run_id, prep.parent_uri, report,
+                                             prep.policy, prep.content, prep.named)
+    elif registered is not None:
+        not_recorded = "record_verdict=False: no verdict was recorded on the version"
+    return EvaluationOutcome(report, verdict, run_id, registered, prep.parent_uri, metrics, artifacts, version_tags,
                              not_recorded)
 
 
@@ -280,7 +314,10 @@ def _open_run(client: MlflowClient, run_id: str | None, registered: tuple[str, s
     if active is not None:
         return active.info.run_id, False
     name = f"trusteq-{registered[0]}-v{registered[1]}" if registered else "trusteq"
-    return client.create_run(mlflow.tracking.fluent._get_experiment_id(), run_name=name).info.run_id, True
+    experiment_id = mlflow.tracking.fluent._get_experiment_id()
+    if experiment_id is None:
+        raise InvalidInputError("no MLflow experiment to log the evaluation to: set one with mlflow.set_experiment()")
+    return client.create_run(experiment_id, run_name=name).info.run_id, True
 
 
 def _mark_failed(client: MlflowClient, run_id: str, exc: BaseException, own_run: bool) -> None:
@@ -309,8 +346,28 @@ def signed_reasons(verdict: Verdict) -> list[str]:
             "fix that cause and evaluate again", *verdict.reasons]
 
 
+def named_policies(cfg: TrustEqConfig) -> dict[str, Policy]:
+    """The config's named ``policies``, loaded (a :class:`~mlflow_trusteq.PolicyError` names a bad one)."""
+    from ..policy import Policy
+
+    return {str(name).strip(): Policy.load(p) for name, p in (cfg.policies or {}).items()}
+
+
+def policy_outcomes(report: TrustReport, verdict: Verdict, policy: Policy,
+                    named: Mapping[str, Policy]) -> list[PolicyOutcome]:
+    """How the main policy and each named one judge ``report``: what ``trusteq.policies`` signs."""
+    from trusteq_gate.signing import PolicyOutcome
+
+    outcomes = [PolicyOutcome(policy.name, policy.digest, verdict.passed, tuple(signed_reasons(verdict)))]
+    for name, p in named.items():
+        judged = p.judge(report)
+        outcomes.append(PolicyOutcome(name, p.digest, judged.passed, tuple(signed_reasons(judged))))
+    return outcomes
+
+
 def _record(client: MlflowClient, registered: tuple[str, str], verdict: Verdict, run_id: str, parent_uri: str,
-            report: TrustReport, policy: Policy, content: str | None = None) -> tuple[dict[str, str], str | None]:
+            report: TrustReport, policy: Policy, content: str | None = None,
+            named: Mapping[str, Policy] | None = None) -> tuple[dict[str, str], str | None]:
     """Sign and record the verdict; ``(tags set, None)``, or ``({}, why not)`` after a loud warning."""
     from .runlog import record_version_display
 
@@ -318,7 +375,8 @@ def _record(client: MlflowClient, registered: tuple[str, str], verdict: Verdict,
         # the signed verdict is pass or fail (the gate's format); "incomplete" is said by the reasons
         tags = record_verdict(client, registered[0], registered[1], verdict="pass" if verdict.passed else "fail",
                               run_id=run_id, parent_uri=parent_uri, data_digest=report.data_digest,
-                              policy_digest=policy.digest, reasons=signed_reasons(verdict), content_digest=content)
+                              policy_digest=policy.digest, reasons=signed_reasons(verdict), content_digest=content,
+                              policies=policy_outcomes(report, verdict, policy, named or {}))
     except VerdictError as exc:
         why = f"no verdict was recorded on models:/{registered[0]}/{registered[1]}: {exc}"
         _warn_not_recorded(why)
@@ -370,7 +428,8 @@ class TrustEqEvaluator(ModelEvaluator):
         from ..spark import table_behind_cut_dataset
 
         # MLflow keeps the first 10,000 rows of a Spark DataFrame: all of it is evaluated, or this refuses
-        whole = table_behind_cut_dataset(run_id, len(features)) if _is_spark_frame_loaded() else None
+        whole = (table_behind_cut_dataset(run_id, len(features), dataset=dataset) if _is_spark_frame_loaded()
+                 else None)
         if whole is not None:
             evaluator_config = {"feature_columns": list(dataset.feature_names), **(evaluator_config or {}),
                                 "engine": "spark"}

@@ -9,7 +9,7 @@ import os
 import math
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +18,7 @@ from .._keys import mlflow_name
 if TYPE_CHECKING:
     import pandas as pd
     from mlflow import MlflowClient
+    from mlflow.models.evaluation.base import EvaluationArtifact
 
     from ..compare import TrustReport
     from ..policy import Policy, Verdict
@@ -99,6 +100,10 @@ def _params(report: TrustReport, policy: Policy, parent_uri: str) -> dict[str, s
             for k, v in (result.settings or {}).items():
                 if isinstance(v, (int, float, str, bool)):
                     params[f"{section}.{k}"] = v
+    sliced = report.slices()
+    if sliced is not None:  # the specs and the correction: what changes a slice's numbers and its judgement
+        params["slices"] = ",".join(sliced.specs)
+        params["slices.correction"] = sliced.correction
     return {f"trusteq.{k}": str(v)[:500] for k, v in params.items() if v is not None}
 
 
@@ -163,11 +168,17 @@ def _log_artifacts(client: MlflowClient, run_id: str, report: TrustReport, verdi
         (out / "report.json").write_text(report.to_json())
         (out / "policy.json").write_text(json.dumps(policy.to_dict(), indent=2))
         names = [Path(p).name for p in files.values()] + ["verdict.json", "report.json", "policy.json"]
-        for section in ("alignment", "robustness", "consistency"):  # each section's view also as its own page
+        for section in ("alignment", "robustness", "consistency", "slices"):  # each section's view as its own page
             result = getattr(report, section)()
             if result is not None:
                 (out / f"{section}.html").write_text(_standalone_page(section, result.html()))
                 names.append(f"{section}.html")
+        layers = (report.settings or {}).get("onnx_layers") or {}
+        if layers.get("top"):  # the per-layer ONNX comparison (explain.onnx_layers), worst layers first
+            import pandas as pd
+
+            pd.DataFrame(layers["top"]).to_csv(out / "onnx_layers.csv", index=False)
+            names.append("onnx_layers.csv")
         client.log_artifacts(run_id, str(out), ARTIFACT_DIR)
         for name in names:
             artifacts[name] = f"{ARTIFACT_DIR}/{name}"
@@ -179,7 +190,7 @@ def _log_tables(client: MlflowClient, run_id: str, report: TrustReport, max_disa
     from ..report import disagreement_frame
 
     tables = {"disagreements": disagreement_frame(report, max_rows=max_disagreements)}
-    for section in ("alignment", "robustness", "consistency"):
+    for section in ("alignment", "robustness", "consistency", "slices"):
         result = getattr(report, section)()
         if result is not None:
             tables[section] = result.table()
@@ -257,8 +268,9 @@ def evaluation_artifacts(client: MlflowClient, run_id: str, artifacts: dict[str,
         TextEvaluationArtifact,
     )
 
-    kinds = {".png": ImageEvaluationArtifact, ".json": JsonEvaluationArtifact, ".csv": CsvEvaluationArtifact,
-             ".html": TextEvaluationArtifact}
+    kinds: dict[str, Callable[..., EvaluationArtifact]] = {
+        ".png": ImageEvaluationArtifact, ".json": JsonEvaluationArtifact, ".csv": CsvEvaluationArtifact,
+        ".html": TextEvaluationArtifact}
     root = client.get_run(run_id).info.artifact_uri.rstrip("/")
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="trusteq-") as tmp, _no_progress_bars():

@@ -133,7 +133,7 @@ def _metric_words(key: str) -> str:
         parsed = parse_key(key)
     except ValueError:
         return key
-    words = " ".join([*([parsed.section, parsed.method] if parsed.section else []), *parsed.qualifiers,
+    words = " ".join([*(part for part in (parsed.section, parsed.method) if part is not None), *parsed.qualifiers,
                       *([parsed.role] if parsed.role in ("parent", "candidate") else []),
                       _WORDS.get(parsed.metric, parsed.metric.replace("_", " "))])
     return ("Δ" + words) if parsed.role == "diff" else words
@@ -141,6 +141,8 @@ def _metric_words(key: str) -> str:
 
 def _check_words(report: TrustReport, check: CheckResult) -> str:
     """One failed check: the metric, its estimate with the interval, and the rule it broke."""
+    if check.metric.startswith(("guard_", "slices/each/")):
+        return _reason_words(check)
     name = _metric_words(check.metric)
     est = report.metrics.get(check.metric)
     if est is None or check.value is None:
@@ -158,6 +160,24 @@ def _check_words(report: TrustReport, check: CheckResult) -> str:
             higher = "below" in check.reason
         rule = f"{'<' if higher else '>'} {format_short(check.threshold)}"
     return f"{name} {format_estimate(est, signed=parse_key(check.metric).role == 'diff')} {rule}"
+
+
+#: a failed comparability guard in a few words (its full reason is in the verdict)
+_GUARD_WORDS = {
+    "guard_same_model": "same content as the parent (nothing was compressed)",
+    "guard_implausible_gain": "implausibly better than the parent (a data leak?)",
+    "guard_parent_accuracy_floor": "the parent's accuracy is below the policy's floor",
+    "guard_data_changed": "judged on other data than an earlier verdict",
+}
+
+
+def _reason_words(check: CheckResult) -> str:
+    """A guard's short words, or a slice check's worst slice (the first of the slices its reason names)."""
+    if check.metric in _GUARD_WORDS:
+        judged = "could not be judged" not in check.reason
+        return _GUARD_WORDS[check.metric] if judged else f"{_GUARD_WORDS[check.metric]}: not judged"
+    worst = check.reason.split(" fail: ", 1)[-1].split("; ", 1)[0]
+    return worst if " on slice " in worst else f"{_metric_words(check.metric)} not judged"
 
 
 def summary_line(report: TrustReport, verdict: Verdict, *, max_chars: int = SUMMARY_MAX_CHARS) -> str:

@@ -26,12 +26,14 @@ from mlflow_trusteq.cli import cli
 from mlflow_trusteq.integration import evaluate_and_log
 from mlflow_trusteq.integration.registry import verify_verdict
 
+from _models import float32_copy
+
 NAME = "sk-paths"
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory, tfidf_pair, sst2_small):
-    """v1 parent, v2 a different (smaller) pipeline, v3 the parent again (passes), v4 the parent (no lineage)."""
+    """v1 parent, v2 a different (smaller) pipeline, v3 the parent in float32 (passes), v4 the same (no lineage)."""
     root = tmp_path_factory.mktemp("paths")
     uri = f"sqlite:///{root / 'mlflow.db'}"
     mp = pytest.MonkeyPatch()
@@ -45,7 +47,7 @@ def store(tmp_path_factory, tfidf_pair, sst2_small):
     mlflow.set_experiment(experiment_id=mlflow.create_experiment("paths", artifact_location=(root / "a").as_uri()))
     parent, candidate = tfidf_pair
     with mlflow.start_run():
-        for model in (parent, candidate, parent, parent):
+        for model in (parent, candidate, float32_copy(parent), float32_copy(parent)):
             mlflow.sklearn.log_model(model, name="m", registered_model_name=NAME, pip_requirements=["scikit-learn"])
     _, dev = sst2_small
     data = root / "dev.tsv"

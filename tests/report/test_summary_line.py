@@ -10,6 +10,8 @@ from mlflow_trusteq import Policy, compare
 from mlflow_trusteq.report import summary_line
 from mlflow_trusteq.report.summary import SUMMARY_MAX_CHARS
 
+from _models import float32_copy
+
 
 @pytest.fixture(scope="module")
 def pair_reports(tfidf_pair, sst2_small):
@@ -17,7 +19,7 @@ def pair_reports(tfidf_pair, sst2_small):
     _, dev = sst2_small
     policy = Policy.default()
     failing = compare(parent, weak, dev, targets="label", n_resamples=100)
-    passing = compare(parent, parent, dev, targets="label", n_resamples=100)
+    passing = compare(parent, float32_copy(parent), dev, targets="label", n_resamples=100)
     return (failing, policy.judge(failing)), (passing, policy.judge(passing))
 
 
@@ -44,3 +46,11 @@ def test_a_long_summary_is_cut_at_a_check_and_says_how_many_more(pair_reports):
     (report, verdict), _ = pair_reports
     line = summary_line(report, verdict, max_chars=90)
     assert len(line) <= 90 and re.search(r"\(\+\d+ more\)$", line), line
+
+
+def test_a_failed_guard_is_named_in_words_not_as_not_measured(tfidf_pair, sst2_small):
+    """``compare(parent, parent)`` fails the same-model guard; the line says so (it said "not measured")."""
+    parent, _ = tfidf_pair
+    report = compare(parent, parent, sst2_small[1], targets="label", n_resamples=100)
+    line = summary_line(report, Policy.default().judge(report))
+    assert line == "FAIL: same content as the parent (nothing was compressed)"
