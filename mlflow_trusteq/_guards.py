@@ -300,7 +300,8 @@ def _data_changed(report: TrustReport, evidence: Mapping[str, Any], *, only_fail
         return _result("guard_data_changed", "skipped",
                        "not judged: no registry was read for earlier verdicts (compare() without the MLflow evaluator)")
     changed = [p for p in previous if p.get("data_digest") and p["data_digest"] != report.data_digest]
-    other = [p for p in changed if p.get("verdict") != "pass"] if only_failed else changed
+    # "failed": a measured fail counts; a pass and an incomplete verdict (no measured failure) do not
+    other = [p for p in changed if p.get("verdict") != "pass" and not p.get("incomplete")] if only_failed else changed
     if not other:
         note = (f"; {len(changed)} earlier pass verdict(s) on other data, which this evaluation replaces on its own "
                 "evidence (data_change = \"failed\")" if changed else "")

@@ -61,7 +61,7 @@ def _signed_verdicts(client: Any, name: str, version: str) -> list[dict[str, Any
     found = _signed_verdict(client, name, version)
     if found is None:
         return []
-    carried = [{**found, "data_digest": d, "verdict": "fail", "carried": True}
+    carried = [{**found, "data_digest": d, "verdict": "fail", "incomplete": False, "carried": True}
                for r in found.pop("reasons") if r.startswith("guard_data_changed:")
                for d in dict.fromkeys(_DIGEST.findall(r))]
     return [found, *carried]
@@ -81,5 +81,9 @@ def _signed_verdict(client: Any, name: str, version: str) -> dict[str, Any] | No
     if not decision.signature_valid:
         return None
     f = decision.fields
+    reasons = list(decision.verdict_reasons)
+    # an incomplete verdict measured no failure (too few rows, a stage that could not run): evaluating
+    # again on other (more) data is what its reasons ask for, not data shopping
+    incomplete = decision.verdict != "pass" and bool(reasons) and reasons[0].startswith("INCOMPLETE")
     return {"model": f"models:/{name}/{version}", "verdict": decision.verdict, "data_digest": f.get("data_digest"),
-            "run_id": f.get("run_id"), "reasons": list(decision.verdict_reasons)}
+            "run_id": f.get("run_id"), "reasons": reasons, "incomplete": incomplete}

@@ -121,3 +121,26 @@ def test_a_version_registered_from_the_parents_files_fails_the_same_model_guard(
     outcome = _evaluate("2", tab_data[1], acknowledge_data_change=True)
     assert _guard(outcome, "guard_same_model").status == "pass"
     assert set(outcome.report.settings["guards"]["content"]) == {"sha256-tree-v1", "sklearn-state-sha256"}
+
+
+def test_an_incomplete_verdict_does_not_block_evaluating_on_more_data(versions, tab_data):
+    """Too few rows give an *incomplete* verdict, which says "evaluate again": on more rows, not data shopping."""
+    import mlflow
+
+    from mlflow_trusteq.integration.registry import set_parent
+
+    train, _, b = tab_data
+    with mlflow.start_run(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        info = mlflow.sklearn.log_model(LogisticRegression(C=0.05).fit(train[COLS], train["label"]), name="model",
+                                        registered_model_name=NAME, pip_requirements=["scikit-learn"])
+    version = str(info.registered_model_version)
+    set_parent(versions, NAME, version, f"models:/{NAME}/1")
+    needs_rows = {"name": "needs-rows", "checks": {"label_loyalty": {"threshold": 0.99}}}  # ~300 rows to judge
+    few = _evaluate(version, b.iloc[:40], policy=needs_rows)
+    assert few.verdict.label == "incomplete", few.verdict.reasons
+    assert versions.get_model_version(NAME, version).tags["trusteq.verdict"] == "fail"
+    more = _evaluate(version, b)
+    g = _guard(more, "guard_data_changed")
+    assert g.status == "pass", g.reason
+    assert more.verdict.passed, more.verdict.reasons
