@@ -119,8 +119,8 @@ def test_evaluator_config_nested_for_a_list_of_evaluators(sk_store):
     X = X.iloc[:, :6]
     parent = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(X, y)
     with mlflow.start_run():
-        for _ in range(2):
-            mlflow.sklearn.log_model(parent, name="m", registered_model_name="tab-review",
+        for model in (parent, float32_copy(parent)):
+            mlflow.sklearn.log_model(model, name="m", registered_model_name="tab-review",
                                      pip_requirements=["scikit-learn"], input_example=X.iloc[:2])
     data = pd.concat([X, y.rename("label")], axis=1).iloc[:300]
     with mlflow.start_run():
