@@ -342,7 +342,9 @@ def signed_reasons(verdict: Verdict) -> list[str]:
     """The reasons signed into a version's verdict: an incomplete one says so first, and what to do."""
     if verdict.label != "incomplete":
         return list(verdict.reasons)
-    return ["INCOMPLETE, not a measured failure: a check the policy needs could not be measured (below); "
+    from trusteq_gate.signing import INCOMPLETE_MARK
+
+    return [f"{INCOMPLETE_MARK}, not a measured failure: a check the policy needs could not be measured (below); "
             "fix that cause and evaluate again", *verdict.reasons]
 
 

@@ -68,6 +68,8 @@ def _signed_verdicts(client: Any, name: str, version: str) -> list[dict[str, Any
 
 
 def _signed_verdict(client: Any, name: str, version: str) -> dict[str, Any] | None:
+    from trusteq_gate.signing import is_incomplete
+
     from .registry import verify_verdict
 
     try:
@@ -84,6 +86,6 @@ def _signed_verdict(client: Any, name: str, version: str) -> dict[str, Any] | No
     reasons = list(decision.verdict_reasons)
     # an incomplete verdict measured no failure (too few rows, a stage that could not run): evaluating
     # again on other (more) data is what its reasons ask for, not data shopping
-    incomplete = decision.verdict != "pass" and bool(reasons) and reasons[0].startswith("INCOMPLETE")
+    incomplete = decision.verdict != "pass" and is_incomplete(reasons)
     return {"model": f"models:/{name}/{version}", "verdict": decision.verdict, "data_digest": f.get("data_digest"),
             "run_id": f.get("run_id"), "reasons": reasons, "incomplete": incomplete}

@@ -622,10 +622,19 @@ def _check_judgement(ck: _Checking, tags: Mapping[str, str], required: Sequence[
                      + (f": {_more(_first_measured(ck.verdict_reasons))}" if ck.verdict_reasons else ""))
 
 
+#: how the signed reasons of an incomplete verdict begin (written by mlflow_trusteq's evaluator)
+INCOMPLETE_MARK = "INCOMPLETE"
+
+
+def is_incomplete(reasons: Sequence[str]) -> bool:
+    """Whether signed reasons are those of an *incomplete* verdict: no measured failure, evaluate again."""
+    return bool(reasons) and reasons[0].startswith(INCOMPLETE_MARK)
+
+
 def _first_measured(reasons: Sequence[str]) -> list[str]:
     """The reasons without the leading note of an incomplete verdict (the first then says what failed)."""
     rest = list(reasons)
-    if len(rest) > 1 and rest[0].startswith("INCOMPLETE"):
+    if len(rest) > 1 and is_incomplete(rest):
         return ["incomplete: " + rest[1], *rest[2:]]
     return rest
 
