@@ -18,6 +18,19 @@ The Spark engine keeps the parent's probabilities where the table is: a persiste
 (the input columns and the parent's probabilities) held here under :func:`parent_table_key` (the
 parent's content, an order-free digest of the table, the settings that change the scores) and the
 SparkSession's application id, at most :data:`MAX_TABLES` of them (the oldest is unpersisted).
+
+The parent's **other calls** are made once too: the alignment and robustness stages query the
+parent on perturbed inputs (LIME masks, SHAP coalitions, its noise floor, the attacks' candidate
+texts), with the same seeds for every candidate. :func:`parent_call_memo` keeps what the parent
+returned for each input (a row of feature values), keyed by the parent's content, its
+``parent_kwargs`` and the package version, and :class:`MemoizedModel` answers from it, so that
+the second candidate's alignment and attacks query the parent only on inputs it has not seen
+(none, on the same data and settings): the parent's attributions, noise floor and attack results
+are then computed from its remembered outputs. What the memo returns is what the parent returned
+the first time (batching can move a transformer's last digits; the first answer is kept). At
+most :data:`MAX_CALL_ROWS` inputs per parent and :data:`MAX_CALL_MEMOS` parents are held (least
+recently used out). It is never used to time a model or to measure self-consistency (those must
+call the model). Hits and misses are counted in :func:`stats` (``call_hits``, ``call_misses``).
 """
 
 from __future__ import annotations
@@ -37,7 +50,7 @@ import numpy as np
 
 __all__ = ["model_content_digest", "parent_scores_key", "get_parent_scores", "put_parent_scores", "clear",
            "stats", "MAX_BYTES", "CACHE_DIR_ENV", "parent_table_key", "get_parent_table", "put_parent_table",
-           "MAX_TABLES"]
+           "MAX_TABLES", "CallMemo", "MemoizedModel", "parent_call_memo", "MAX_CALL_ROWS", "MAX_CALL_MEMOS"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +61,7 @@ CACHE_DIR_ENV = "TRUSTEQ_CACHE_DIR"
 
 _lock = threading.Lock()
 _entries: OrderedDict[str, tuple[np.ndarray, float]] = OrderedDict()
-_stats = {"hits": 0, "misses": 0, "stores": 0}
+_stats = {"hits": 0, "misses": 0, "stores": 0, "call_hits": 0, "call_misses": 0}
 #: the most Spark frames of parent probabilities held at once
 MAX_TABLES = 4
 #: key -> (the persisted Spark DataFrame, how to release it)
@@ -251,12 +264,119 @@ def clear() -> None:
         _entries.clear()
         tables = list(_tables.values())
         _tables.clear()
-        _stats.update(hits=0, misses=0, stores=0)
+        _memos.clear()
+        _stats.update(hits=0, misses=0, stores=0, call_hits=0, call_misses=0)
     for frame, release in tables:
         _release(frame, release)
 
 
 def stats() -> dict[str, int]:
-    """``{"hits", "misses", "stores", "entries", "tables"}`` of the in-process cache (tables: Spark frames)."""
+    """The in-process cache's counters: ``hits``, ``misses``, ``stores``, ``entries``, ``tables`` (Spark
+    frames) of the parent's probabilities, and ``call_hits`` / ``call_misses`` (inputs) and ``memos`` of the
+    parent's other calls."""
     with _lock:
-        return {**_stats, "entries": len(_entries), "tables": len(_tables)}
+        return {**_stats, "entries": len(_entries), "tables": len(_tables), "memos": len(_memos)}
+
+
+# ----------------------------------------------------------------------------- the parent's other calls
+#: the most inputs remembered per parent
+MAX_CALL_ROWS = 500_000
+#: the most parents whose calls are remembered
+MAX_CALL_MEMOS = 4
+
+
+class CallMemo:
+    """What one model returned per input: ``(columns, row values) -> probability row`` (LRU, bounded)."""
+
+    def __init__(self, max_rows: int = MAX_CALL_ROWS) -> None:
+        self.max_rows = max_rows
+        self._rows: OrderedDict[Any, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def lookup(self, keys: list[Any]) -> list[np.ndarray | None]:
+        with self._lock:
+            found = [self._rows.get(k) for k in keys]
+            for k, v in zip(keys, found):
+                if v is not None:
+                    self._rows.move_to_end(k)
+        return found
+
+    def store(self, keys: list[Any], proba: np.ndarray) -> None:
+        with self._lock:
+            for k, p in zip(keys, proba):
+                self._rows[k] = p
+                self._rows.move_to_end(k)
+            while len(self._rows) > self.max_rows:
+                self._rows.popitem(last=False)
+
+    def count(self, hits: int, misses: int) -> None:
+        with self._lock:
+            self.hits += hits
+            self.misses += misses
+        with _lock:
+            _stats["call_hits"] += hits
+            _stats["call_misses"] += misses
+
+
+_memos: OrderedDict[str, CallMemo] = OrderedDict()
+
+
+def parent_call_memo(parent: Any, *, parent_kwargs: Mapping[str, Any]) -> CallMemo | None:
+    """The memo of ``parent``'s calls shared by every evaluation of it in this process, or ``None``.
+
+    ``None`` (the parent is queried as usual) when the parent has no content digest or its
+    ``parent_kwargs`` are not plain values.
+    """
+    key = _parent_key(parent, {"calls": "predict_proba"}, "parent_kwargs", parent_kwargs, level=logging.DEBUG,
+                      why="parent_kwargs are not plain values")
+    if key is None:
+        return None
+    with _lock:
+        memo = _memos.get(key)
+        if memo is None:
+            memo = _memos[key] = CallMemo()
+        _memos.move_to_end(key)
+        while len(_memos) > MAX_CALL_MEMOS:
+            _memos.popitem(last=False)
+    return memo
+
+
+class MemoizedModel:
+    """``model`` (a ProbaModel) whose ``predict_proba`` answers the inputs ``memo`` has seen from it.
+
+    Only the unseen rows of a frame reach the model (in one call, in their order); every other
+    attribute reads and writes through to the model (``labels``, ``name``, ``max_tokens_per_batch``...).
+    """
+
+    def __init__(self, model: Any, memo: CallMemo) -> None:
+        object.__setattr__(self, "_model", model)
+        object.__setattr__(self, "_memo", memo)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(object.__getattribute__(self, "_model"), name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._model, name, value)
+
+    def predict_proba(self, frame: Any) -> np.ndarray:
+        n = len(frame)
+        if n == 0:
+            return np.asarray(self._model.predict_proba(frame))
+        columns = tuple(str(c) for c in frame.columns)
+        keys = [(columns, row) for row in frame.itertuples(index=False, name=None)]
+        found = self._memo.lookup(keys)
+        todo = [i for i, v in enumerate(found) if v is None]
+        if todo:
+            fresh = np.asarray(self._model.predict_proba(frame.iloc[todo] if len(todo) < n else frame))
+            if fresh.ndim != 2 or fresh.shape[0] != len(todo):
+                return fresh  # a malformed answer: the caller's own check reports it
+            self._memo.store([keys[i] for i in todo], fresh)
+            for i, p in zip(todo, fresh):
+                found[i] = p
+        self._memo.count(n - len(todo), len(todo))
+        return np.stack([np.asarray(v) for v in found])

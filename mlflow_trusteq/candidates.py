@@ -201,7 +201,9 @@ def compare_candidates(
     The speed-up of each candidate divides the parent's time on the data, measured once, by the
     candidate's time on the same chunks (both after a warm-up); :func:`~mlflow_trusteq.compare`
     interleaves the two models chunk by chunk instead. Alignment and robustness, when requested,
-    query the parent again for each candidate (on perturbations paired with that candidate's).
+    query the parent once per distinct input: its answers on the (seeded, paired) perturbations
+    and attack texts of the first candidate are remembered and reused for the others
+    (:mod:`mlflow_trusteq._cache`; ``parent_cache=False`` queries it again for each).
     """
     from .compare import _prepare_inputs
 
@@ -225,6 +227,8 @@ class _ScoredParent:
     model: ProbaModel
     proba: np.ndarray
     seconds: float
+    #: the memo of its calls in the alignment and robustness stages (``None``: ``parent_cache=False``)
+    calls: Any = None
 
 
 def _load_policy(policy: Policy | Mapping[str, Any] | str | Path | None) -> Policy:
@@ -234,9 +238,15 @@ def _load_policy(policy: Policy | Mapping[str, Any] | str | Path | None) -> Poli
 
 
 def _score_parent(parent: Any, inputs: _Inputs, cfg: TrustEqConfig) -> _ScoredParent:
+    from ._cache import CallMemo, parent_call_memo
+
     model = _load(parent, cfg.parent_kwargs)
     proba, seconds = _timed_proba(model, inputs.records, cfg.chunk_size, "parent")
-    return _ScoredParent(model, proba, seconds)
+    calls = None
+    if cfg.parent_cache and cfg.headline_plan == "evaluation":
+        # shared with other evaluations of this parent when its content is known; else this call's own
+        calls = parent_call_memo(parent, parent_kwargs=cfg.parent_kwargs) or CallMemo()
+    return _ScoredParent(model, proba, seconds, calls)
 
 
 def _measure_candidates(parent: _ScoredParent, named: Mapping[str, Any], inputs: _Inputs, judge: Policy,
@@ -262,7 +272,7 @@ def _measure_candidate(parent: _ScoredParent, name: str, candidate: Any, inputs:
     """One candidate against the scored parent: loaded, labels matched, timed on the same chunks, measured."""
     from .compare import _encode_gold, _Scores
 
-    models = _pair(parent.model, candidate, {"name": name, **cfg.candidate_kwargs})
+    models = _pair(parent.model, candidate, {"name": name, **cfg.candidate_kwargs}, parent.calls)
     y = _encode_gold(inputs, models)
     proba, seconds = _timed_proba(models.candidate, inputs.records, cfg.chunk_size, f"candidate {name!r}")
     scores = _Scores(parent.proba, proba[:, models.perm], parent.seconds, seconds)
@@ -294,14 +304,14 @@ def _load(model: Any, kwargs: Mapping[str, Any]) -> ProbaModel:
     return as_proba_model(model, **dict(kwargs))
 
 
-def _pair(parent: ProbaModel, candidate: Any, kwargs: Mapping[str, Any]) -> _Models:
+def _pair(parent: ProbaModel, candidate: Any, kwargs: Mapping[str, Any], calls: Any = None) -> _Models:
     """The (already loaded) parent and this candidate as compare's ``_Models``, labels matched."""
     from .adapters import align_labels
     from .compare import _Models
 
     model = _load(candidate, kwargs)
     perm = align_labels(parent.labels, model.labels)
-    return _Models(parent, model, np.asarray(perm), tuple(parent.labels))
+    return _Models(parent, model, np.asarray(perm), tuple(parent.labels), parent_calls=calls)
 
 
 def _timed_proba(model: ProbaModel, records: pd.DataFrame, chunk_size: int, role: str) -> tuple[np.ndarray, float]:
