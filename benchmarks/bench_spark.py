@@ -13,6 +13,9 @@ scikit-learn pair: a gradient-boosted parent and a logistic-regression candidate
 
     python benchmarks/bench_spark.py [--sizes 1000000 10000000] [--resamples 200]
 
+``local[2]`` gets ``spark.driver.memory`` 6g (``BENCH_SPARK_DRIVER_MEMORY`` to change it): in local mode
+that heap runs the executors and holds the persisted scores, and with 2g the 10M-row run dies.
+
 Writes ``benchmarks/results/spark.json`` and ``spark.md``.
 """
 
@@ -96,7 +99,7 @@ def _local2():
     spark = (SparkSession.builder.master("local[2]").config("spark.ui.enabled", "false")
              .config("spark.sql.shuffle.partitions", "4").config("spark.driver.host", "127.0.0.1")
              .config("spark.driver.bindAddress", "127.0.0.1")
-             .config("spark.driver.memory", os.environ.get("BENCH_SPARK_DRIVER_MEMORY", "2g"))
+             .config("spark.driver.memory", os.environ.get("BENCH_SPARK_DRIVER_MEMORY", "6g"))
              .config("spark.local.dir", tempfile.gettempdir()).getOrCreate())
     spark.sparkContext.setLogLevel("ERROR")
     return spark

@@ -464,10 +464,12 @@ class _Job:
     mlflow_uris: tuple[str | None, str | None] = (None, None)  # where models:/ and runs:/ URIs resolve
     input_fields: tuple[Any, ...] = ()  # the StructFields of the features, label and row key (the parent cache)
     sample_size: int = DEFAULT_SAMPLE_SIZE  # rows of the sections' sample
+    slice_columns: tuple[str, ...] = ()  # the other columns the slice specs read (carried into the sample)
 
     @property
     def sample_columns(self) -> list[str]:
-        return list(self.features) + ([self.target] if self.target and self.target not in self.features else [])
+        extra = [c for c in (self.target, *self.slice_columns) if c and c not in self.features]
+        return list(self.features) + list(dict.fromkeys(extra))
 
     def score_columns(self) -> list[str]:
         return ([f"p{j}" for j in range(self.k)] + [f"q{j}" for j in range(self.k)]
@@ -693,14 +695,14 @@ def compare_spark(
         A missing column, a path that is not a table, missing feature values, bad gold labels.
     """
     _require_pyspark()
-    from .compare import _load_models
+    from .compare import _load_models, _with_call_memo
 
     cfg = TrustEqConfig.from_mapping(config, **overrides)
     row_key = row_key if row_key is not None else cfg.row_key
     _check_arguments(targets, sample_size, quantile_relative_error, bootstrap)
     sdf = _as_spark_frame(data, spark)
     features = _feature_columns(sdf, cfg, targets, row_key)
-    models = _load_models(parent, candidate, cfg)
+    models = _with_call_memo(_load_models(parent, candidate, cfg), parent, cfg)
     table = _check_table(sdf, features, targets, row_key, models.labels)
     if before_measuring is not None:
         before_measuring()
@@ -777,8 +779,21 @@ def _feature_columns(sdf: Any, cfg: TrustEqConfig, targets: str | None, row_key:
     return features
 
 
-def _input_columns(features: list[str], targets: str | None, row_key: str | None) -> list[str]:
-    return list(dict.fromkeys([*features, *(c for c in (targets, row_key) if c)]))
+def _input_columns(features: list[str], targets: str | None, row_key: str | None,
+                   extra: tuple[str, ...] = ()) -> list[str]:
+    return list(dict.fromkeys([*features, *(c for c in (targets, row_key) if c), *extra]))
+
+
+def _slice_columns(sdf: Any, cfg: TrustEqConfig) -> tuple[str, ...]:
+    """The table columns the slice specs read; a missing one is an error before anything is scored."""
+    from .slices import BUILTIN_SLICES, slice_columns
+
+    cols = slice_columns(cfg.slices)
+    missing = [c for c in cols if c not in sdf.columns]
+    if missing:
+        raise InvalidInputError(f"slice column(s) {missing} not in the table; columns: {list(sdf.columns)} "
+                                f"(built-in slices: {list(BUILTIN_SLICES)}, 'builtin')")
+    return cols
 
 
 def _check_table(sdf: Any, features: list[str], targets: str | None, row_key: str | None,
@@ -844,7 +859,9 @@ def _make_job(parent: Any, candidate: Any, cfg: TrustEqConfig, models: Any, sdf:
                dict(cfg.parent_kwargs), dict(cfg.candidate_kwargs), tuple(int(i) for i in models.perm),
                len(models.labels), table.target_map, cfg, min(1.0, 2.0 * sample_size / table.n + 64.0 / table.n), (),
                n_groups=n_groups, mlflow_uris=_mlflow_uris(), sample_size=sample_size,
-               input_fields=tuple(field_of[c] for c in _input_columns(features, targets, row_key)))
+               input_fields=tuple(field_of[c] for c in _input_columns(features, targets, row_key,
+                                                                     _slice_columns(sdf, cfg))),
+               slice_columns=_slice_columns(sdf, cfg))
     return dataclasses.replace(job, sample_fields=tuple(field_of[c] for c in job.sample_columns))
 
 
@@ -968,6 +985,10 @@ def _assemble(models: Any, cfg: TrustEqConfig, job: _Job, table: _Table, passes:
     frame = sample[[f"__s_{c}" for c in job.sample_columns]].rename(columns=lambda c: c[len("__s_"):])
     records, _, y_raw, _ = _split_data(frame, job.target, list(job.features))
     inputs = _Inputs(frame, records, infer_kind(records), y_raw, job.target)
+    if cfg.slices:
+        from .slices import check_slices
+
+        check_slices(frame, inputs.kind, cfg.slices)
     scores = _Scores(sample[[f"p{j}" for j in range(job.k)]].to_numpy(dtype=np.float64),
                      sample[[f"q{j}" for j in range(job.k)]].to_numpy(dtype=np.float64),
                      passes.state.seconds["parent"], passes.state.seconds["candidate"], parent_cached=parent_cached)
@@ -975,27 +996,45 @@ def _assemble(models: Any, cfg: TrustEqConfig, job: _Job, table: _Table, passes:
     report = _measure(models, inputs, scores, y, cfg, summary=summary, n_examples=table.n,
                       digest=_digest(list(job.features), job.target is not None, passes.state),
                       extra_settings={"engine": engine})
-    return _update_on_sample(report, scores, y, cfg)
+    return _update_on_sample(report, scores, y, cfg, passes.state)
 
 
-def _update_on_sample(report: TrustReport, scores: Any, y: np.ndarray | None, cfg: TrustEqConfig) -> TrustReport:
-    """The model-update metrics (BTC/BEC, McNemar, AURC...) on the engine's sample, recorded as such.
+def _update_on_sample(report: TrustReport, scores: Any, y: np.ndarray | None, cfg: TrustEqConfig,
+                      state: PartialSummary) -> TrustReport:
+    """The model-update metrics: the counted ones from the whole table, the AURCs on the sample.
 
-    They are not sums the executors can merge (AURC needs the rows in confidence order), so the
-    Spark engine measures them, like the sections, on its hash-drawn sample: the same keys as
-    ``compare()``, with intervals for the sample's size; ``settings["update"]["measured_on"]`` says so.
+    The flip split, BTC/BEC and McNemar's test are functions of counts that the partial sums hold
+    (:func:`_update_counts`), so they are measured on every row. The AURCs are not sums the
+    executors can merge (they need the rows in confidence order): the engine measures them, like
+    the sections, on its hash-drawn sample, with intervals for the sample's size;
+    ``settings["update"]["measured_on"]`` says which is which.
     """
     if y is None or "update" not in report.skipped:
         return report
     from .metrics.update import summarize_update
 
     result = summarize_update(y, scores.parent, scores.candidate, n_resamples=cfg.n_resamples,
-                              confidence=cfg.confidence, random_state=cfg.random_state)
+                              confidence=cfg.confidence, random_state=cfg.random_state,
+                              counts=_update_counts(state, cfg))
     skipped = {k: v for k, v in report.skipped.items() if k != "update"}
-    update = {**result.to_dict(), "measured_on": (f"the Spark engine's sample of {len(y)} of {report.n_examples} "
-                                                  "rows (the lowest seeded hashes of the row keys)")}
+    update = {**result.to_dict(), "measured_on": (
+        f"all {report.n_examples} rows (merged counts) for the flip split, BTC/BEC and McNemar's test; the AURCs "
+        f"on the Spark engine's sample of {len(y)} rows (the lowest seeded hashes of the row keys)")}
     return dataclasses.replace(report, metrics={**report.metrics, **result.estimates}, skipped=skipped,
                                settings={**report.settings, "update": update})
+
+
+def _update_counts(state: PartialSummary, cfg: TrustEqConfig) -> Any:
+    """The :class:`~mlflow_trusteq.metrics.update.UpdateCounts` of the whole table, from its merged sums."""
+    from .metrics.update import UpdateCounts
+
+    layout = _layout(True, cfg)
+    pair = dict(zip(layout.pair_fields, state.pair_total[0]))
+    right = {m: int(round(float(state.models_total[m][0][layout.MODEL_FIELDS.index("correct")])))
+             for m in ("parent", "candidate")}
+    n, agree = state.n_rows, int(np.trace(state.flips))
+    nf, pf = int(round(float(pair["negative_flip"]))), int(round(float(pair["positive_flip"])))
+    return UpdateCounts(n, right["parent"], right["candidate"], nf, pf, n - agree - nf - pf)
 
 
 def _mass_edges(scored: Any, n: int, n_bins: int, rel_err: float) -> tuple[dict[str, np.ndarray], int]:

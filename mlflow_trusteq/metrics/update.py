@@ -43,7 +43,7 @@ from ._validation import check_confidence, check_int, check_pair, check_proba, c
 from .bootstrap import bootstrap_counts
 from .intervals import bias_corrected_interval, wilson_interval
 
-__all__ = ["DisagreementSplit", "McNemarResult", "UpdateSummary", "disagreement_split",
+__all__ = ["DisagreementSplit", "McNemarResult", "UpdateSummary", "UpdateCounts", "disagreement_split",
            "backward_trust_compatibility", "backward_error_compatibility", "mcnemar_test", "aurc",
            "summarize_update", "UPDATE_KEYS", "MCNEMAR_EXACT_BELOW"]
 
@@ -70,6 +70,55 @@ class _Correctness:
 
     def count(self, mask: np.ndarray) -> int:
         return int(np.count_nonzero(mask))
+
+    def counts(self) -> UpdateCounts:
+        r, s = self.parent_right, self.candidate_right
+        return UpdateCounts(self.n, self.count(r), self.count(s), self.count(r & ~s), self.count(~r & s),
+                            self.count(~r & ~s & self.differ))
+
+
+@dataclass(frozen=True)
+class UpdateCounts:
+    """The counts behind every metric here but the AURCs; they add up over disjoint sets of rows.
+
+    ``n`` rows; the parent right on ``parent_right``, the candidate on ``candidate_right``;
+    ``negative_flips`` (parent right, candidate wrong), ``positive_flips`` (the reverse) and
+    ``wrong_to_other_wrong`` (both wrong, with different labels). The Spark engine reads them from
+    the merged sums of the whole table (:mod:`mlflow_trusteq.spark`).
+    """
+
+    n: int
+    parent_right: int
+    candidate_right: int
+    negative_flips: int
+    positive_flips: int
+    wrong_to_other_wrong: int
+
+    def __post_init__(self) -> None:
+        parts = (self.parent_right, self.candidate_right, self.negative_flips, self.positive_flips,
+                 self.wrong_to_other_wrong)
+        if min(self.n, *parts) < 0 or max(parts) > self.n or self.negative_flips > self.parent_right \
+                or self.positive_flips > self.candidate_right:
+            raise InvalidInputError(f"inconsistent update counts: {self}")
+
+    def split(self, confidence: float) -> DisagreementSplit:
+        rates = {"negative_flip_rate": self.negative_flips, "positive_flip_rate": self.positive_flips,
+                 "wrong_to_other_wrong_rate": self.wrong_to_other_wrong}
+        return DisagreementSplit(self.n, self.negative_flips, self.positive_flips, self.wrong_to_other_wrong,
+                                 {k: _wilson_estimate(v, self.n, confidence) for k, v in rates.items()})
+
+    def estimates(self, confidence: float) -> tuple[DisagreementSplit, McNemarResult, dict[str, Estimate]]:
+        """The split, McNemar's test and the count-based estimates (every update key but the AURCs)."""
+        split = self.split(confidence)
+        test = _mcnemar(self.negative_flips, self.positive_flips, None)
+        both_right = self.parent_right - self.negative_flips
+        both_wrong = self.n - self.candidate_right - self.negative_flips
+        est = {"wrong_to_other_wrong_rate": split.estimates["wrong_to_other_wrong_rate"],
+               "backward_trust_compatibility": _wilson_estimate(both_right, self.parent_right, confidence),
+               "backward_error_compatibility": _wilson_estimate(both_wrong, self.n - self.candidate_right,
+                                                                confidence),
+               "mcnemar_statistic": Estimate(test.statistic), "mcnemar_p_value": Estimate(test.p_value)}
+        return split, test, est
 
 
 def _correctness(y: Any, P: Any, Q: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, _Correctness]:
@@ -103,13 +152,7 @@ def disagreement_split(y: Any, P: Any, Q: Any, *, confidence: float = 0.95) -> D
     (1, 1, 1)
     """
     confidence = check_confidence(confidence)
-    _, _, _, c = _correctness(y, P, Q)
-    counts = {"negative_flip_rate": c.count(c.parent_right & ~c.candidate_right),
-              "positive_flip_rate": c.count(~c.parent_right & c.candidate_right),
-              "wrong_to_other_wrong_rate": c.count(~c.parent_right & ~c.candidate_right & c.differ)}
-    est = {k: _wilson_estimate(v, c.n, confidence) for k, v in counts.items()}
-    return DisagreementSplit(c.n, counts["negative_flip_rate"], counts["positive_flip_rate"],
-                             counts["wrong_to_other_wrong_rate"], est)
+    return _correctness(y, P, Q)[3].counts().split(confidence)
 
 
 def _wilson_estimate(k: int, n: int, confidence: float) -> Estimate:
@@ -262,23 +305,18 @@ class UpdateSummary:
 
 
 def summarize_update(y: Any, P: Any, Q: Any, *, n_resamples: int = 1000, confidence: float = 0.95,
-                     random_state: int = 0) -> UpdateSummary:
+                     random_state: int = 0, counts: UpdateCounts | None = None) -> UpdateSummary:
     """Every metric of this module for a parent ``P`` and candidate ``Q`` with gold labels ``y``.
 
     Keys: :data:`UPDATE_KEYS` (the negative and positive flip rates are :func:`~.summarize_pair`'s).
-    ``n_resamples=0`` gives ``diff/aurc`` and the two AURCs without an interval.
+    ``n_resamples=0`` gives ``diff/aurc`` and the two AURCs without an interval. ``counts``: the
+    :class:`UpdateCounts` of a whole table the rows ``y, P, Q`` are a sample of (the Spark engine):
+    every metric but the AURCs then comes from them, the AURCs from the rows.
     """
     confidence = check_confidence(confidence)
     n_resamples = check_int(n_resamples, "n_resamples", minimum=0)
     y, P, Q, c = _correctness(y, P, Q)
-    split = disagreement_split(y, P, Q, confidence=confidence)
-    test = _mcnemar(split.negative_flips, split.positive_flips, None)
-    both_right = c.count(c.parent_right & c.candidate_right)
-    both_wrong = c.count(~c.parent_right & ~c.candidate_right)
-    est = {"wrong_to_other_wrong_rate": split.estimates["wrong_to_other_wrong_rate"],
-           "backward_trust_compatibility": _wilson_estimate(both_right, c.count(c.parent_right), confidence),
-           "backward_error_compatibility": _wilson_estimate(both_wrong, c.count(~c.candidate_right), confidence),
-           "mcnemar_statistic": Estimate(test.statistic), "mcnemar_p_value": Estimate(test.p_value)}
+    split, test, est = (counts if counts is not None else c.counts()).estimates(confidence)
     est.update(_aurc_estimates(y, P, Q, n_resamples, confidence, random_state))
     settings = {"mcnemar_method": test.method, "mcnemar_exact_below": MCNEMAR_EXACT_BELOW,
                 "aurc_confidence": "max probability; tied confidences accepted together",

@@ -224,3 +224,28 @@ def test_flip_rate_intervals_cover_at_their_level():
 def test_bad_input_is_a_clear_error(call, match):
     with pytest.raises(InvalidInputError, match=match):
         call()
+
+
+# ----------------------------------------------------------------------------- counts of a whole table
+def test_counts_of_a_whole_table_give_its_metrics_with_the_aurcs_from_a_sample():
+    """What the Spark engine does: the counted metrics from a table's counts, the AURCs from a sample of it."""
+    from mlflow_trusteq.metrics.update import UpdateCounts, _correctness
+
+    rng = np.random.default_rng(3)
+    n, k = 5000, 3
+    y = rng.integers(0, k, n)
+    P, Q = rng.dirichlet(np.ones(k), n), rng.dirichlet(np.ones(k), n)
+    whole = summarize_update(y, P, Q, n_resamples=0)
+    halves = [_correctness(y[s], P[s], Q[s])[3].counts() for s in (slice(0, 1234), slice(1234, n))]
+    merged = UpdateCounts(*(a + b for a, b in zip(vars(halves[0]).values(), vars(halves[1]).values())))
+    assert merged == _correctness(y, P, Q)[3].counts()  # the counts add up over disjoint rows
+    rows = slice(0, 400)
+    mixed = summarize_update(y[rows], P[rows], Q[rows], n_resamples=0, counts=merged)
+    for key in ("wrong_to_other_wrong_rate", "backward_trust_compatibility", "backward_error_compatibility",
+                "mcnemar_statistic", "mcnemar_p_value"):
+        assert mixed.estimates[key] == whole.estimates[key], key
+    assert mixed.estimates["parent/aurc"] == summarize_update(y[rows], P[rows], Q[rows],
+                                                              n_resamples=0).estimates["parent/aurc"]
+    assert mixed.to_dict()["n_examples"] == n
+    with pytest.raises(InvalidInputError, match="inconsistent update counts"):
+        UpdateCounts(10, 3, 5, 4, 1, 0)  # more negative flips than the parent has right answers

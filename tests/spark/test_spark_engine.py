@@ -102,13 +102,21 @@ def test_point_estimates_equal_single_process_compare(reference, by_partitions):
     assert set(rep.metrics) == set(reference.metrics)
     from mlflow_trusteq.metrics.update import UPDATE_KEYS
 
+    aurc = {k for k in UPDATE_KEYS if k.endswith("aurc")}
     for key, est in reference.metrics.items():
-        if key in TIMED or key in UPDATE_KEYS:
+        if key in TIMED or key in aurc:
             continue
         assert rep.metrics[key].value == pytest.approx(est.value, abs=1e-9, rel=1e-9), key
-    # the model-update metrics are not merged sums: measured on the engine's sample, and recorded so
-    assert rep.settings["update"]["measured_on"].startswith("the Spark engine's sample of 2000 of 100000 rows")
-    assert rep.settings["update"]["n_examples"] == 2000 and "update" not in rep.skipped
+    # the counted update metrics come from the whole table (the same counts, so the same Wilson bounds)
+    for key in ("backward_trust_compatibility", "backward_error_compatibility", "wrong_to_other_wrong_rate"):
+        assert (rep.metrics[key].lower, rep.metrics[key].upper) == pytest.approx(
+            (reference.metrics[key].lower, reference.metrics[key].upper), abs=1e-12), key
+    for key in ("n_examples", "negative_flips", "positive_flips", "wrong_to_other_wrong", "mcnemar"):
+        assert rep.settings["update"][key] == reference.settings["update"][key], key
+    # the AURCs are not merged sums: measured on the engine's sample, and recorded so
+    assert rep.settings["update"]["measured_on"].startswith("all 100000 rows (merged counts)")
+    assert "AURCs on the Spark engine's sample of 2000 rows" in rep.settings["update"]["measured_on"]
+    assert "update" not in rep.skipped
     assert rep.flip_matrix == reference.flip_matrix
     np.testing.assert_allclose(rep.per_class_loyalty, reference.per_class_loyalty, atol=1e-12)
     for model in ("parent", "candidate"):
@@ -468,3 +476,41 @@ def _train(table):
 
     X, y = make_classification(n_samples=N_ROWS + 2000, n_features=8, n_informative=5, n_classes=3, random_state=0)
     return pd.DataFrame(X[:2000], columns=[f"f{i}" for i in range(8)]), y[:2000]
+
+
+def test_slices_are_measured_on_the_engines_sample_and_a_policy_judges_them(spark, table):
+    """Slices on Spark: a column that is not a feature travels with the sample; the numbers are
+    measure_slices' on the sampled rows, recorded as measured on the sample, and a slice policy
+    judges them (on the old code the section was skipped and the policy failed closed)."""
+    from pyspark.sql import functions as F
+
+    from mlflow_trusteq import Policy
+    from mlflow_trusteq.slices import measure_slices
+
+    parent, candidate, _, path = table
+    features = [f"f{i}" for i in range(8)]
+    sdf = spark.read.parquet(path).withColumn("segment", F.when(F.col("f0") > 0, "pos").otherwise("neg"))
+    rep = compare_spark(parent, candidate, sdf, targets="label", row_key="id", n_resamples=50, spark=spark,
+                        feature_columns=features, slices=["segment", "parent_class"], sample_size=4000,
+                        parent_cache=False)
+    assert "slices" not in rep.skipped
+    result = rep.slices()
+    assert result.settings["measured_on"].startswith("the Spark engine's sample of 4000 rows")
+    pred = rep.predictions
+    frame = pred.records.assign(segment=np.where(pred.records["f0"] > 0, "pos", "neg"))
+    from mlflow_trusteq.compare import _METRIC_SETTING_NAMES
+
+    cfg = TrustEqConfig(n_resamples=50)
+    ref = measure_slices(frame, pred.records, "tabular", pred.parent, pred.candidate, pred.targets, rep.labels,
+                         ["segment", "parent_class"],
+                         options={k: getattr(cfg, v) for k, v in _METRIC_SETTING_NAMES.items()})
+    assert [s.name for s in result.slices] == [s.name for s in ref.slices] and len(ref.slices) == 5
+    for ours, theirs in zip(result.slices, ref.slices):
+        assert ours.n == theirs.n and ours.estimates["label_loyalty"] == theirs.estimates["label_loyalty"]
+    policy = Policy.from_dict({"name": "slices", "checks": {"label_loyalty": {"threshold": 0.5, "slices": "all"}}})
+    verdict = policy.judge(rep)
+    slice_check = [c for c in verdict.checks if "slices" in c.metric]
+    assert slice_check and all(c.status in ("pass", "fail") for c in slice_check), slice_check
+    with pytest.raises(InvalidInputError, match="slice column"):
+        compare_spark(parent, candidate, sdf, targets="label", feature_columns=features, slices=["nope"],
+                      spark=spark)
