@@ -45,14 +45,16 @@ import numpy as np
 from scipy.special import expit
 
 from mlflow_trusteq.metrics import summarize_pair
+from mlflow_trusteq.metrics.calibration import LOG_LOSS_EPS
 
 #: scenario -> (a, s, f): the candidate is sigmoid(a z + s e B), B ~ Bernoulli(f)
 SCENARIOS = {"noisy": (1.0, 0.35, 1.0), "near_copy": (1.0, 0.10, 1.0), "overconf": (1.6, 0.35, 1.0),
              "sparse": (1.0, 2.0, 0.02)}
 #: what the default policy gates on (DEFAULT_POLICY), then the binned ECE for comparison
 METRICS = ("label_loyalty", "probability_loyalty", "negative_flip_rate", "diff/accuracy", "diff/brier_loss",
-           "parent/ece_sq_debiased", "diff/ece_sq_debiased", "parent/ece_equal_width", "diff/ece_equal_width")
-NOT_GATED = ("parent/ece_equal_width", "diff/ece_equal_width")
+           "parent/ece_sq_debiased", "diff/ece_sq_debiased", "parent/ece_equal_width", "diff/ece_equal_width",
+           "diff/log_loss")
+NOT_GATED = ("parent/ece_equal_width", "diff/ece_equal_width", "diff/log_loss")
 N_TRUTH = 2_000_000
 N_BINS = 15
 
@@ -97,6 +99,10 @@ def truth(scenario: str, seed: int = 12345) -> dict[str, float]:
     def brier(V: np.ndarray) -> np.ndarray:  # E over y of sum_j (V_j - [y = j])^2
         return (V ** 2).sum(1) - 2 * ((1 - p) * V[:, 0] + p * V[:, 1]) + 1
 
+    def nll(V: np.ndarray) -> np.ndarray:  # E over y of -ln max(V_y, 1e-15), as summarize_pair clips
+        logs = -np.log(np.clip(V, LOG_LOSS_EPS, 1.0))
+        return (1 - p) * logs[:, 0] + p * logs[:, 1]
+
     sq_p, l1_p = _binned_gap(P.max(1), p_cor_p)
     sq_q, l1_q = _binned_gap(Q.max(1), p_cor_q)
     return {
@@ -109,6 +115,7 @@ def truth(scenario: str, seed: int = 12345) -> dict[str, float]:
         "diff/ece_sq_debiased": sq_q - sq_p,
         "parent/ece_equal_width": l1_p,
         "diff/ece_equal_width": l1_q - l1_p,
+        "diff/log_loss": float(np.mean(nll(Q) - nll(P))),
     }
 
 

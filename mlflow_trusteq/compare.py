@@ -386,6 +386,8 @@ class _Models:
     labels: tuple[str, ...]
     #: the adapters as built, before ``headline_plan="serving"`` re-planned them (``None`` otherwise)
     own: tuple[ProbaModel, ProbaModel] | None = None
+    #: the memo of the parent's calls the alignment and robustness stages answer from (``_cache.CallMemo``)
+    parent_calls: Any = None
 
 
 @dataclass(frozen=True)
@@ -441,7 +443,7 @@ def compare(
     """
     cfg = TrustEqConfig.from_mapping(config, **overrides)
     inputs = _prepare_inputs(data, targets, cfg)
-    models = _load_models(parent, candidate, cfg)
+    models = _with_call_memo(_load_models(parent, candidate, cfg), parent, cfg)
     y = _encode_gold(inputs, models)
     if before_measuring is not None:
         before_measuring()
@@ -533,12 +535,16 @@ def _run_slices(inputs: _Inputs, scores: _Scores, y: np.ndarray | None, cfg: Tru
     if not cfg.slices:
         skipped["slices"] = "not requested (pass `slices=['builtin']` or slice columns)"
         return
-    if sampled:
-        skipped["slices"] = "not measured: the Spark engine does not measure slices yet (use engine='local')"
-        return
     options = {k: getattr(cfg, v) for k, v in _METRIC_SETTING_NAMES.items()}
     result = measure_slices(inputs.frame, inputs.records, inputs.kind, scores.parent, scores.candidate, y, labels,
                             cfg.slices, options=options)
+    if sampled:  # a uniform (hash-drawn) sample of the table: valid intervals for the table's slices, wider
+        import dataclasses
+
+        result = dataclasses.replace(result, settings={**result.settings, "measured_on": (
+            f"the Spark engine's sample of {len(inputs.records)} rows (the lowest seeded hashes of the row keys; bins "
+            "from the sample's quantiles); the aggregate metrics are the whole table's: raise `sample_size` for "
+            "narrower slice intervals")})
     sections["slices"] = result
     metrics.update({f"slices/{k}": v for k, v in result.estimates().items()})
 
@@ -551,6 +557,17 @@ def _load_models(parent: Any, candidate: Any, cfg: TrustEqConfig) -> _Models:
     perm = align_labels(parent_model.labels, candidate_model.labels)
     models = _Models(parent_model, candidate_model, np.asarray(perm), tuple(parent_model.labels))
     return _apply_headline_plan(models, cfg)
+
+
+def _with_call_memo(models: _Models, parent: Any, cfg: TrustEqConfig) -> _Models:
+    """``models`` with the memo of the parent's calls (:func:`._cache.parent_call_memo`), when the cache is on."""
+    import dataclasses
+
+    from ._cache import parent_call_memo
+
+    if not cfg.parent_cache or cfg.headline_plan != "evaluation":
+        return models
+    return dataclasses.replace(models, parent_calls=parent_call_memo(parent, parent_kwargs=cfg.parent_kwargs))
 
 
 def _apply_headline_plan(models: _Models, cfg: TrustEqConfig) -> _Models:
@@ -746,24 +763,40 @@ def _run_sections(models: _Models, inputs: _Inputs, scores: _Scores, y: np.ndarr
         robustness = None
     stages: tuple[tuple[str, Any, Any], ...] = (("alignment", cfg.alignment_config(), _run_alignment),
                                                 ("robustness", robustness, _run_robustness))
+    from ._cache import MemoizedModel
+
+    memo = models.parent_calls  # the parent's answers, shared with earlier evaluations of it (_cache)
+    parent = models.parent if memo is None else MemoizedModel(models.parent, memo)
     for section, config, runner in stages:
         if config is None:
             skipped.setdefault(section, f"not requested (pass `{section}=True` or a config)")
             continue
-        try:
-            # the raw gold labels: each section maps them with the same rule (adapters.encode_targets)
-            result = runner(models.parent, models.candidate, inputs.records, inputs.kind, pred, inputs.y_raw,
-                            config)
-        except Exception as exc:  # fail closed: recorded as skipped, the policy fails it
-            logger.exception("%s stage failed", section)
-            skipped[section] = f"error: {type(exc).__name__}: {exc}"
-            continue
-        if result is None:
-            skipped[section] = "not measured: it needs gold labels (pass `targets=`)"
-            continue
-        sections[section] = result
-        metrics.update({f"{section}/{k}": v for k, v in result.estimates().items()})
+        result = _run_stage(section, runner, (parent, models.candidate, inputs.records, inputs.kind, pred,
+                                              inputs.y_raw, config), memo, skipped)
+        if result is not None:
+            sections[section] = result
+            metrics.update({f"{section}/{k}": v for k, v in result.estimates().items()})
     return sections
+
+
+def _run_stage(section: str, runner: Callable[..., Any], args: tuple[Any, ...], memo: Any,
+               skipped: dict[str, str]) -> Section | None:
+    """One optional stage; an error or a missing requirement is recorded in ``skipped`` (fail closed)."""
+    before = (memo.hits, memo.misses) if memo is not None else (0, 0)
+    try:
+        # the raw gold labels: each section maps them with the same rule (adapters.encode_targets)
+        result = runner(*args)
+    except Exception as exc:  # fail closed: recorded as skipped, the policy fails it
+        logger.exception("%s stage failed", section)
+        skipped[section] = f"error: {type(exc).__name__}: {exc}"
+        return None
+    finally:
+        if memo is not None and memo.hits > before[0]:
+            logger.info("parent cache hit: %s reused %d of the parent's answers (%d inputs scored anew)",
+                        section, memo.hits - before[0], memo.misses - before[1])
+    if result is None:
+        skipped[section] = "not measured: it needs gold labels (pass `targets=`)"
+    return result
 
 
 def _run_consistency(models: _Models, inputs: _Inputs, scores: _Scores, cfg: TrustEqConfig,

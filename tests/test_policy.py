@@ -207,7 +207,7 @@ def test_policy_name_must_be_a_string():
         Policy.from_dict({"name": 3, "checks": {"label_loyalty": {"threshold": 0.9}}})
 
 
-@pytest.mark.parametrize("n", [3, 5, 10, 72])
+@pytest.mark.parametrize("n", [3, 5, 10, 71])
 def test_all_agree_on_too_few_examples_is_not_judged_and_says_how_many(n):
     from mlflow_trusteq.metrics import summarize_pair
     import numpy as np
@@ -218,7 +218,7 @@ def test_all_agree_on_too_few_examples_is_not_judged_and_says_how_many(n):
         v = Policy.from_dict({"checks": {"label_loyalty": {"threshold": 0.95}}, "decide_on": decide_on}).judge(
             _report_n({"label_loyalty": est["label_loyalty"]}, n))
         c = v.checks[0]
-        assert not v.passed and c.status == "fail" and "not judged" in c.reason and "at least 73" in c.reason
+        assert not v.passed and c.status == "fail" and "not judged" in c.reason and "at least 72" in c.reason
         assert v.label == "incomplete"
 
 
@@ -233,6 +233,9 @@ def test_minimum_examples_of_the_default_policy():
 
     assert min_examples("wilson", threshold=0.95) == 73  # 73 / (73 + z^2) >= 0.95 > 72 / (72 + z^2)
     assert 72 / (72 + 1.959964 ** 2) < 0.95 <= 73 / (73 + 1.959964 ** 2)
+    # label loyalty's Clopper-Pearson: n of n agreeing gives the lower bound 0.025 ** (1 / n)
+    assert min_examples("clopper_pearson", threshold=0.95) == 72
+    assert 0.025 ** (1 / 71) < 0.95 <= 0.025 ** (1 / 72)
     assert min_examples("paired_difference", threshold=-0.02) == 137  # z sqrt(2) / (n + 2) <= 0.02
     assert min_examples("studentized", margin=0.05) == 100
     v = Policy.default().judge(_report_n({"diff/brier_loss": Estimate(0.0, 0.0, 0.0, 0.95)}, 50))

@@ -81,15 +81,15 @@ def test_aggregate_passes_and_the_slice_check_fails_naming_the_slice(sliced):
     assert detail["m"] == 4 and {s["slice"]: s["status"] for s in detail["slices"]}["channel=kiosk"] == "fail"
 
 
-def test_slice_interval_is_wilson_at_the_bonferroni_level(sliced):
+def test_slice_interval_is_clopper_pearson_at_the_bonferroni_level(sliced):
     smp = pytest.importorskip("statsmodels.stats.proportion")
     kiosk = next(s for s in sliced.slices().slices if s.name == "channel=kiosk")
     assert kiosk.n == N_KIOSK and kiosk.n_flips == 60
-    lo, hi = smp.proportion_confint(140, 200, alpha=0.05 / 4, method="wilson")
+    lo, hi = smp.proportion_confint(140, 200, alpha=0.05 / 4, method="beta")
     fam = kiosk.family["label_loyalty"]
     assert (fam.lower, fam.upper) == (pytest.approx(lo, abs=1e-12), pytest.approx(hi, abs=1e-12))
     assert fam.confidence == pytest.approx(1 - 0.05 / 4)
-    lo95, hi95 = smp.proportion_confint(140, 200, alpha=0.05, method="wilson")
+    lo95, hi95 = smp.proportion_confint(140, 200, alpha=0.05, method="beta")
     assert kiosk.estimates["label_loyalty"].lower == pytest.approx(lo95, abs=1e-12)
     assert sliced.slices().family_confidence == pytest.approx(0.9875)
 
@@ -263,9 +263,9 @@ def test_unknown_specs_fail_and_small_slices_are_listed_not_judged(sliced):
 def test_the_minimum_size_follows_the_corrected_level(sliced):
     from mlflow_trusteq.metrics import min_examples
 
-    need_95 = min_examples("wilson", threshold=0.95)
-    need_family = min_examples("wilson", threshold=0.95, confidence=sliced.slices().family_confidence)
-    assert need_95 == 73 and need_family == 119
+    need_95 = min_examples("clopper_pearson", threshold=0.95)
+    need_family = min_examples("clopper_pearson", threshold=0.95, confidence=sliced.slices().family_confidence)
+    assert need_95 == 72 and need_family == 99  # 0.025 ** (1 / 72) and 0.00625 ** (1 / 99) reach 0.95
     v = Policy.from_dict({"checks": {"label_loyalty": {"threshold": 0.95, "slices": "all"}}}).judge(sliced)
     assert all(s["status"] != "not judged" for s in v.extra["slices"]["slices/each/label_loyalty"]["slices"])
 

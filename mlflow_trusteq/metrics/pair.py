@@ -9,12 +9,13 @@ sampling. :func:`interval_kind` names the family of each key; ``benchmarks/bench
 measures their coverage.
 
 **Intervals.** The proportions (:data:`WILSON_KEYS`) get Wilson score intervals from their counts
-(label loyalty, :data:`MODIFIED_WILSON_KEYS`, the modified Wilson interval of Brown, Cai & DasGupta,
-whose coverage does not dip near 1), ``diff/accuracy`` the Bonett-Price paired interval from the two
-flip counts, every mean of one per-example quantity (:data:`STUDENTIZED_KEYS`) the studentized
-interval (the probability loyalty, :data:`BOUNDED_MEAN_KEYS`, within the Wilson interval of a mean
-in [0, 1]) and the difference of the debiased ECEs the bias-corrected interval of the paired
-bootstrap below (the debiased ECE of one model: estimate ± z times the bootstrap standard
+(label loyalty, :data:`CLOPPER_PEARSON_KEYS`, the exact Clopper-Pearson interval, whose coverage
+does not dip near 1), ``diff/accuracy`` the Bonett-Price paired interval from the two flip counts,
+every mean of one per-example quantity (:data:`STUDENTIZED_KEYS`) the studentized interval (the
+probability loyalty, :data:`BOUNDED_MEAN_KEYS`, within the Wilson interval of a mean in [0, 1]; the
+Brier difference, :data:`SPARSE_DIFFERENCE_KEYS`, the distribution-free sparse interval when fewer
+than 100 examples differ) and the difference of the debiased ECEs the bias-corrected interval of the
+paired bootstrap below (the debiased ECE of one model: estimate ± z times the bootstrap standard
 deviation); the binned ECEs and MCEs keep the percentile interval of the studies
 (:mod:`mlflow_trusteq.metrics.intervals`).
 ``n_resamples=0`` gives no interval at all.
@@ -56,8 +57,9 @@ from .._errors import InvalidInputError
 from .._types import Estimate
 from ._validation import check_base, check_confidence, check_int, check_pair, check_targets
 from .bootstrap import assign_groups, bootstrap_counts, percentile_interval
-from .intervals import (INTERVAL_KINDS, _bias_corrected, _paired, _studentized, _studentized_bounded, _wilson,
-                        _wilson_modified)
+from .intervals import (INTERVAL_KINDS, MIN_INFORMATIVE_CALIBRATION, SPARSE_TAU, _bias_corrected, _clopper_pearson,
+                        _paired, _sparse_mean,
+                        _studentized, _studentized_bounded, _use_sparse, _wilson)
 from .calibration import (
     ReliabilityBins,
     _brier,
@@ -71,7 +73,8 @@ from .calibration import (
 from .loyalty import _flip_matrix, _js, _per_class_from_flips
 
 __all__ = ["PairSummary", "summarize_pair", "MODEL_METRICS", "EXAMPLE_BOOTSTRAP_MAX_N", "WILSON_KEYS",
-           "MODIFIED_WILSON_KEYS", "PAIRED_DIFFERENCE_KEYS", "STUDENTIZED_KEYS", "BOUNDED_MEAN_KEYS", "interval_kind"]
+           "CLOPPER_PEARSON_KEYS", "PAIRED_DIFFERENCE_KEYS", "STUDENTIZED_KEYS", "BOUNDED_MEAN_KEYS",
+           "SPARSE_DIFFERENCE_KEYS", "interval_kind"]
 
 logger = logging.getLogger(__name__)
 
@@ -81,8 +84,8 @@ MODEL_METRICS = ("accuracy", "ece_equal_width", "ece_equal_mass", "ece_sq_debias
 #: keys whose interval is the Wilson score interval of a proportion (see :mod:`.intervals`)
 WILSON_KEYS = ("label_loyalty", "negative_flip_rate", "positive_flip_rate", "parent/accuracy",
                "candidate/accuracy")
-#: the Wilson keys whose interval is modified near 1 (Brown, Cai & DasGupta): label loyalty, near 1 for a close copy
-MODIFIED_WILSON_KEYS = ("label_loyalty",)
+#: the proportions whose interval is the exact Clopper-Pearson one: label loyalty, near 1 and gated on its lower bound
+CLOPPER_PEARSON_KEYS = ("label_loyalty",)
 #: keys whose interval is the paired difference of two proportions (Bonett-Price)
 PAIRED_DIFFERENCE_KEYS = ("diff/accuracy",)
 #: keys that are means of one per-example quantity: studentized (bootstrap-t) intervals
@@ -90,6 +93,9 @@ STUDENTIZED_KEYS = ("probability_loyalty", "parent/brier_loss", "candidate/brier
                     "parent/log_loss", "candidate/log_loss", "diff/log_loss")
 #: the studentized keys whose per-example quantity lies in [0, 1]: bootstrap-t within the Wilson interval
 BOUNDED_MEAN_KEYS = ("probability_loyalty",)
+#: the studentized keys whose per-example difference has a known range, with the range's half-width: the sparse
+#: interval when few examples differ (:func:`~mlflow_trusteq.metrics.intervals.sparse_mean_interval`)
+SPARSE_DIFFERENCE_KEYS = {"diff/brier_loss": 2.0}
 #: with ``bootstrap="auto"``, up to this many examples are resampled directly; above, groups are
 EXAMPLE_BOOTSTRAP_MAX_N = 20_000
 
@@ -173,8 +179,10 @@ class _Layout:
     """Where each per-example quantity sits in a row of sums: the one place the columns are decoded.
 
     Pair row: ``count, same, probability_loyalty, its square[, negative_flip, positive_flip, the squared
-    differences of Brier and NLL]`` (the last four with labels; the squares give the studentized
-    intervals). Model row (with labels, one per model): ``correct, brier, nll`` and the squares of
+    differences of Brier and NLL, the count and sum of the Brier differences above SPARSE_TAU, the count
+    and sum of the absolute ones below -SPARSE_TAU]`` (the last eight with labels; the squares give the
+    studentized intervals, the counts and sums the sparse one). Model row (with labels, one per model):
+    ``correct, brier, nll`` and the squares of
     the last two, then per binning
     scheme in :attr:`bins` order ``n_bins`` counts, ``n_bins`` confidence sums, ``n_bins``
     correctness sums and ``n_bins`` sums of the squared gap ``(a_i - c_i)^2``.
@@ -184,7 +192,9 @@ class _Layout:
     bins: tuple[tuple[str, int], ...]
 
     PAIR_FIELDS: ClassVar[tuple[str, ...]] = ("count", "same", "probability_loyalty", "probability_loyalty_sq",
-                                              "negative_flip", "positive_flip", "brier_diff_sq", "nll_diff_sq")
+                                              "negative_flip", "positive_flip", "brier_diff_sq", "nll_diff_sq",
+                                              "brier_diff_up", "brier_diff_up_sum", "brier_diff_down",
+                                              "brier_diff_down_sum")
     MODEL_FIELDS: ClassVar[tuple[str, ...]] = ("correct", "brier", "nll", "brier_sq", "nll_sq")
 
     @property
@@ -251,8 +261,10 @@ def _contributions(P: np.ndarray, Q: np.ndarray, y: np.ndarray | None, base: flo
         rows = np.arange(n)
         brier = {"parent": _brier(y, P), "candidate": _brier(y, Q)}
         nll = {"parent": _nll(y, P), "candidate": _nll(y, Q)}
-        pair += [cp * (1.0 - cq), (1.0 - cp) * cq, (brier["candidate"] - brier["parent"]) ** 2,
-                 (nll["candidate"] - nll["parent"]) ** 2]
+        d_brier = brier["candidate"] - brier["parent"]
+        up, down = (d_brier > SPARSE_TAU).astype(np.float64), (d_brier < -SPARSE_TAU).astype(np.float64)
+        pair += [cp * (1.0 - cq), (1.0 - cp) * cq, d_brier ** 2, (nll["candidate"] - nll["parent"]) ** 2,
+                 up, up * d_brier, down, -down * d_brier]
         for name, M, pred, correct in (("parent", P, pp, cp), ("candidate", Q, pq, cq)):
             conf = M[rows, pred]
             model[name] = [correct, brier[name], nll[name], brier[name] ** 2, nll[name] ** 2]
@@ -424,15 +436,19 @@ class _Options:
             "n_resamples": self.n_resamples, "confidence": self.confidence, "random_state": self.random_state,
             "bootstrap": self.scheme,
             "interval": {"wilson": INTERVAL_KINDS["wilson"] + ": "
-                         + ", ".join(k for k in WILSON_KEYS if k not in MODIFIED_WILSON_KEYS),
-                         "wilson_modified": INTERVAL_KINDS["wilson_modified"] + ": " + ", ".join(MODIFIED_WILSON_KEYS),
+                         + ", ".join(k for k in WILSON_KEYS if k not in CLOPPER_PEARSON_KEYS),
+                         "clopper_pearson": INTERVAL_KINDS["clopper_pearson"] + ": " + ", ".join(CLOPPER_PEARSON_KEYS),
                          "paired_difference": INTERVAL_KINDS["paired_difference"] + ": "
                          + ", ".join(PAIRED_DIFFERENCE_KEYS),
                          "studentized": INTERVAL_KINDS["studentized"] + ": "
-                         + ", ".join(k for k in STUDENTIZED_KEYS if k not in BOUNDED_MEAN_KEYS),
+                         + ", ".join(k for k in STUDENTIZED_KEYS
+                                     if k not in BOUNDED_MEAN_KEYS and k not in SPARSE_DIFFERENCE_KEYS),
+                         "studentized_sparse": INTERVAL_KINDS["studentized_sparse"] + ": "
+                         + ", ".join(SPARSE_DIFFERENCE_KEYS),
                          "studentized_bounded": INTERVAL_KINDS["studentized_bounded"] + ": "
                          + ", ".join(BOUNDED_MEAN_KEYS),
-                         "bias_corrected": INTERVAL_KINDS["bias_corrected"] + ": diff/ece_sq_debiased",
+                         "bias_corrected_or_range": INTERVAL_KINDS["bias_corrected_or_range"]
+                         + ": diff/ece_sq_debiased",
                          "normal": INTERVAL_KINDS["normal"] + ": parent/ and candidate/ece_sq_debiased",
                          "percentile": INTERVAL_KINDS["percentile"] + ": every other key"},
             "ece_sq_debiased_bins": "the equal-width bins",
@@ -463,23 +479,26 @@ def _check_options(n: int, *, base: float, n_bins_equal_width: int, n_bins_equal
 
 
 def interval_kind(key: str) -> str:
-    """The interval family of a :func:`summarize_pair` key: ``"wilson"``, ``"wilson_modified"`` (label
+    """The interval family of a :func:`summarize_pair` key: ``"wilson"``, ``"clopper_pearson"`` (label
     loyalty), ``"paired_difference"``,
-    ``"studentized_bounded"`` (probability loyalty), ``"studentized"``, ``"bias_corrected"`` (the difference
-    of the debiased ECEs), ``"normal"`` (the debiased ECE of one model) or ``"percentile"`` (the binned ECEs
+    ``"studentized_bounded"`` (probability loyalty), ``"studentized_sparse"`` (the Brier difference),
+    ``"studentized"``, ``"bias_corrected_or_range"`` (the difference
+    of the debiased ECEs: the range [-1, 1] when fewer than 5 examples differ), ``"normal"`` (the debiased ECE of one model) or ``"percentile"`` (the binned ECEs
     and MCEs, as in the studies; their coverage is not claimed) (see :mod:`mlflow_trusteq.metrics.intervals`)."""
-    if key in MODIFIED_WILSON_KEYS:
-        return "wilson_modified"
+    if key in CLOPPER_PEARSON_KEYS:
+        return "clopper_pearson"
     if key in WILSON_KEYS:
         return "wilson"
     if key in PAIRED_DIFFERENCE_KEYS:
         return "paired_difference"
     if key in BOUNDED_MEAN_KEYS:
         return "studentized_bounded"
+    if key in SPARSE_DIFFERENCE_KEYS:
+        return "studentized_sparse"
     if key in STUDENTIZED_KEYS:
         return "studentized"
     if key == "diff/ece_sq_debiased":
-        return "bias_corrected"
+        return "bias_corrected_or_range"
     if key.endswith("ece_sq_debiased"):
         return "normal"
     return "percentile"
@@ -499,12 +518,30 @@ def _closed_form_intervals(total: _PairSums, layout: _Layout, z: float,
             counts[f"{role}/accuracy"] = layout.model(sums)[0]["correct"]
         lo, hi = _paired(np.rint(cols["negative_flip"]), np.rint(cols["positive_flip"]), n, z)
         out["diff/accuracy"] = (float(lo), float(hi))
+        out.update(_sparse_intervals(total, layout, confidence))
     for key, k in counts.items():
-        if key in MODIFIED_WILSON_KEYS:
-            lo, hi = _wilson_modified(np.rint(k), n, z, confidence)
+        if key in CLOPPER_PEARSON_KEYS:
+            lo, hi = _clopper_pearson(np.rint(k), n, confidence)
         else:
             lo, hi = _wilson(np.rint(k), n, z)
         out[key] = (float(lo), float(hi))
+    return out
+
+
+def _sparse_intervals(total: _PairSums, layout: _Layout, confidence: float) -> dict[str, tuple[float, float]]:
+    """The sparse interval of each :data:`SPARSE_DIFFERENCE_KEYS` key whose informative examples are few (else none:
+    the key keeps its bootstrap-t interval)."""
+    cols = layout.pair(total.pair)
+    n, up, down = (float(np.rint(cols[c])) for c in ("count", "brier_diff_up", "brier_diff_down"))
+    if not _use_sparse(n, up + down):
+        return {}
+    bound = SPARSE_DIFFERENCE_KEYS["diff/brier_loss"]
+    out = {"diff/brier_loss": _sparse_mean(n, up, float(cols["brier_diff_up_sum"]), down,
+                                           float(cols["brier_diff_down_sum"]), bound, confidence)}
+    if up + down < MIN_INFORMATIVE_CALIBRATION:
+        # the debiased squared calibration errors lie in [0, 1]: their difference in [-1, 1]. With 0 to 4
+        # examples that differ, the bootstrap's is [0, 0] or nearly (it covered 0.91 with 1 or 2 of 200)
+        out["diff/ece_sq_debiased"] = (-1.0, 1.0)
     return out
 
 
@@ -639,9 +676,9 @@ def summarize_pair(P: np.ndarray, Q: np.ndarray, y: np.ndarray | None = None, *,
     --------
     >>> P = np.array([[0.9, 0.1], [0.3, 0.7], [0.6, 0.4]])
     >>> s = summarize_pair(P, P, [0, 1, 1], n_resamples=100)
-    >>> e = s.estimates["label_loyalty"]  # three agreements prove little: a Wilson interval, not [1, 1]
+    >>> e = s.estimates["label_loyalty"]  # three agreements prove little: a Clopper-Pearson interval, not [1, 1]
     >>> e.value, round(e.lower, 3), e.upper
-    (1.0, 0.439, 1.0)
+    (1.0, 0.292, 1.0)
     """
     P, Q = check_pair(P, Q)
     y = check_targets(y, *P.shape) if y is not None else None

@@ -182,9 +182,9 @@ def test_summarize_pair_identical_models():
         # every example equal: no bootstrap spread, so the Wilson bound of a mean in [0, 1], never [1, 1]
         e = s.estimates["probability_loyalty"]
         assert (e.value, e.upper) == (1.0, 1.0) and e.lower == pytest.approx(300 / (300 + 1.959964 ** 2))
-        # 300 agreements: Wilson's lower bound n / (n + z^2), never [1, 1]
+        # 300 agreements: the Clopper-Pearson lower bound 0.025^(1/n), never [1, 1]
         e = s.estimates["label_loyalty"]
-        assert (e.value, e.upper) == (1.0, 1.0) and e.lower == pytest.approx(300 / (300 + 1.959964 ** 2))
+        assert (e.value, e.upper) == (1.0, 1.0) and e.lower == pytest.approx(0.025 ** (1 / 300), abs=1e-12)
         for key in ("negative_flip_rate", "positive_flip_rate"):
             e = s.estimates[key]
             assert (e.value, e.lower) == (0.0, 0.0) and e.upper == pytest.approx(1.959964 ** 2 / (300 + 1.959964 ** 2))
@@ -192,6 +192,10 @@ def test_summarize_pair_identical_models():
             e = s.estimates[f"diff/{m}"]
             if m == "accuracy":  # no discordant pair: Bonett-Price +-z sqrt(2) / (n + 2)
                 assert e.value == 0.0 and e.upper == -e.lower == pytest.approx(1.959964 * 2 ** 0.5 / 302)
+            elif m == "brier_loss":  # no informative example: the sparse interval, +-2 (1 - 0.0125^(1/n)) + 1e-9
+                assert e.value == 0.0 and e.upper == -e.lower == pytest.approx(2 * (1 - 0.0125 ** (1 / 300)) + 1e-9)
+            elif m == "ece_sq_debiased":  # no informative example: the range of the difference, never [0, 0]
+                assert (e.value, e.lower, e.upper) == (0.0, -1.0, 1.0)
             else:
                 assert (e.value, e.lower, e.upper) == (0.0, 0.0, 0.0), m
         assert s.per_class_loyalty == [1.0, 1.0, 1.0]

@@ -6,8 +6,6 @@ enumeration of the binomial / trinomial law, no simulation noise) and two small 
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,33 +20,35 @@ from mlflow_trusteq.metrics import (
     summarize_pair,
     wilson_interval,
 )
-from mlflow_trusteq.metrics.intervals import _paired, _wilson
+from mlflow_trusteq.metrics.intervals import _paired, _wilson, clopper_pearson_interval
 
-ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location("bench_coverage", ROOT / "benchmarks" / "bench_coverage.py")
-bench = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(bench)
+from tests.metrics._bench import ROOT, bench  # noqa: E402,F401
 Z = 1.959963984540054
 
 
-@pytest.mark.parametrize("k, n", [(0, 1), (1, 1), (0, 10), (3, 10), (10, 10), (190, 200), (200, 200), (7, 1000)])
-@pytest.mark.parametrize("confidence", [0.9, 0.95])
-def test_wilson_matches_scipy_and_statsmodels(k, n, confidence):
-    lo, hi = wilson_interval(k, n, confidence=confidence)
-    ref = stats.binomtest(k, n).proportion_ci(confidence_level=confidence, method="wilson")
-    assert (lo, hi) == pytest.approx((ref.low, ref.high), abs=1e-12)
+@pytest.mark.parametrize("k, n", [(0, 1), (1, 1), (0, 10), (3, 10), (10, 10), (0, 200), (1, 200), (190, 200),
+                                  (199, 200), (200, 200), (7, 1000), (500, 1000), (996, 1000)])
+@pytest.mark.parametrize("confidence", [0.9, 0.95, 0.99])
+@pytest.mark.parametrize("ours, scipy_method, statsmodels_method", [
+    (wilson_interval, "wilson", "wilson"), (clopper_pearson_interval, "exact", "beta")])
+def test_score_and_exact_intervals_match_scipy_and_statsmodels(k, n, confidence, ours, scipy_method,
+                                                               statsmodels_method):
+    lo, hi = ours(k, n, confidence=confidence)
+    ref = stats.binomtest(k, n).proportion_ci(confidence_level=confidence, method=scipy_method)
+    assert (lo, hi) == pytest.approx((ref.low, ref.high), abs=1e-10)
     smp = pytest.importorskip("statsmodels.stats.proportion")
-    s_lo, s_hi = smp.proportion_confint(k, n, alpha=1 - confidence, method="wilson")
-    assert (lo, hi) == pytest.approx((s_lo, s_hi), abs=1e-12)
+    s_lo, s_hi = smp.proportion_confint(k, n, alpha=1 - confidence, method=statsmodels_method)
+    # statsmodels' beta method gives NaN for the bound at 0 or n successes (0 and 1 by definition)
+    assert (lo, hi) == pytest.approx((np.nan_to_num(s_lo), np.nan_to_num(s_hi, nan=1.0)), abs=1e-10)
 
 
-def test_summarize_pair_uses_wilson_for_label_loyalty():
+def test_summarize_pair_uses_clopper_pearson_for_label_loyalty():
     rng = np.random.default_rng(0)
     P = rng.dirichlet([1, 1], 150)
     Q = np.where(rng.random((150, 1)) < 0.1, P[:, ::-1], P)
     same = int((P.argmax(1) == Q.argmax(1)).sum())
     e = summarize_pair(P, Q, n_resamples=50).estimates["label_loyalty"]
-    ref = stats.binomtest(same, 150).proportion_ci(method="wilson")
+    ref = stats.binomtest(same, 150).proportion_ci(method="exact")
     assert (e.lower, e.upper) == pytest.approx((ref.low, ref.high), abs=1e-12)
 
 

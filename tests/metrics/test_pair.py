@@ -114,8 +114,8 @@ def test_no_resamples_gives_points_without_intervals():
 
 def test_tiny_inputs():
     s = summarize_pair([[0.7, 0.3]], [[0.2, 0.8]], [0], n_resamples=10)
-    e = s.estimates["label_loyalty"]  # one example: Wilson [0, z^2 / (1 + z^2)], no bootstrap interval
-    assert (e.value, e.lower) == (0.0, 0.0) and e.upper == pytest.approx(1.959964 ** 2 / (1 + 1.959964 ** 2))
+    e = s.estimates["label_loyalty"]  # one example: Clopper-Pearson [0, 1 - 0.025], no bootstrap interval
+    assert (e.value, e.lower) == (0.0, 0.0) and e.upper == pytest.approx(0.975, abs=1e-12)
     assert s.estimates["probability_loyalty"].lower is None
     assert math.isnan(s.estimates["parent/mce_equal_mass"].value)  # no bin reaches min_bin_count
     s3 = summarize_pair([[0.7, 0.3]] * 3, [[0.2, 0.8]] * 3, [0, 1, 1], n_resamples=10)
