@@ -479,12 +479,14 @@ def _check_options(n: int, *, base: float, n_bins_equal_width: int, n_bins_equal
 
 
 def interval_kind(key: str) -> str:
-    """The interval family of a :func:`summarize_pair` key: ``"wilson"``, ``"clopper_pearson"`` (label
-    loyalty), ``"paired_difference"``,
+    """The interval family of a :func:`summarize_pair` key (see :mod:`mlflow_trusteq.metrics.intervals`).
+
+    ``"wilson"``, ``"clopper_pearson"`` (label loyalty), ``"paired_difference"``,
     ``"studentized_bounded"`` (probability loyalty), ``"studentized_sparse"`` (the Brier difference),
-    ``"studentized"``, ``"bias_corrected_or_range"`` (the difference
-    of the debiased ECEs: the range [-1, 1] when fewer than 5 examples differ), ``"normal"`` (the debiased ECE of one model) or ``"percentile"`` (the binned ECEs
-    and MCEs, as in the studies; their coverage is not claimed) (see :mod:`mlflow_trusteq.metrics.intervals`)."""
+    ``"studentized"``, ``"bias_corrected_or_range"`` (the difference of the debiased ECEs: the range
+    [-1, 1] when fewer than 5 examples differ), ``"normal"`` (the debiased ECE of one model) or
+    ``"percentile"`` (the binned ECEs and MCEs, as in the studies; their coverage is not claimed).
+    """
     if key in CLOPPER_PEARSON_KEYS:
         return "clopper_pearson"
     if key in WILSON_KEYS:
