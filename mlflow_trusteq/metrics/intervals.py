@@ -20,7 +20,7 @@ of each is measured by ``benchmarks/bench_coverage.py``, README "What is measure
   :math:`[\hat\theta - t^*_{1-\alpha/2}\,\widehat{se},\ \hat\theta - t^*_{\alpha/2}\,\widehat{se}]`;
   the percentile interval is too short for these heavy-tailed differences at ``n = 200``.
 - **A mean of a sparse bounded difference** (``diff/brier_loss``: a per-example difference in
-  ``[-2, 2]``): when fewer than :data:`SPARSE_MAX_INFORMATIVE` examples (and at most half of them)
+  ``[-2, 2]``): when 1 to :data:`SPARSE_MAX_INFORMATIVE` - 1 examples (and at most half of them)
   differ by more than :data:`SPARSE_TAU`, the distribution-free interval :func:`sparse_mean_interval`
   (on each side, the share of the examples above (below) by Clopper-Pearson and their mean by
   Hoeffding, each at ``1 - alpha / 4``); the bootstrap-t otherwise. With 4 or 20 informative examples no resample
@@ -63,8 +63,9 @@ __all__ = ["wilson_interval", "modified_wilson_interval", "clopper_pearson_inter
 MIN_BOOTSTRAP_EXAMPLES = 100
 #: below this many informative examples (and at most half of all) a bounded difference gets :func:`sparse_mean_interval`
 SPARSE_MAX_INFORMATIVE = 100
-#: a per-example difference at most this large (in absolute value) is not informative
-SPARSE_TAU = 1e-9
+#: a per-example difference at most this large (in absolute value) is not informative: above float32 rounding
+#: (a float32 copy of a model moves a Brier score by about 1e-7), far below any margin
+SPARSE_TAU = 1e-6
 #: below this many informative examples a paired calibration difference gets its range, [-1, 1], as interval
 MIN_INFORMATIVE_CALIBRATION = 5
 #: the interval families, as recorded in the settings of a pair summary
@@ -77,7 +78,7 @@ INTERVAL_KINDS = {
     "paired_difference": "Bonett-Price adjusted Wald interval of a paired difference of proportions",
     "studentized": "studentized (bootstrap-t) interval of a mean, paired resamples",
     "studentized_sparse": f"studentized (bootstrap-t) interval of a mean of a per-example difference in [-2, 2], "
-                          f"paired resamples; when fewer than {SPARSE_MAX_INFORMATIVE} examples (and at most half) "
+                          f"paired resamples; when 1 to {SPARSE_MAX_INFORMATIVE - 1} examples (and at most half) "
                           f"differ by more than {SPARSE_TAU:g}: the distribution-free sparse interval instead (on "
                           f"each side the share of the examples above, or below, by Clopper-Pearson times the upper "
                           f"Hoeffding bound of their mean, each at 1 - alpha/4; a gate then needs more data)",
@@ -85,7 +86,7 @@ INTERVAL_KINDS = {
                            "infinite t* kept, each bound within the Wilson interval of the mean",
     "bias_corrected": "bias-corrected percentile bootstrap, paired (same resamples for both models and all metrics)",
     "bias_corrected_or_range": f"bias-corrected percentile bootstrap, paired (same resamples for both models and "
-                               f"all metrics); when fewer than {MIN_INFORMATIVE_CALIBRATION} examples differ "
+                               f"all metrics); when 1 to {MIN_INFORMATIVE_CALIBRATION - 1} examples differ "
                                f"between the models (a Brier difference above {SPARSE_TAU:g}): the range [-1, 1], "
                                f"since no resampling of so few shows the difference (a gate then needs more data)",
     "percentile": "percentile bootstrap, paired (as in the studies; coverage not claimed)",
@@ -167,8 +168,13 @@ def _sparse_mean(n: float, up: float, up_sum: float, down: float, down_sum: floa
 
 
 def _use_sparse(n: float, k: float) -> bool:
-    """Whether a bounded difference is sparse enough for :func:`sparse_mean_interval`: few informative examples."""
-    return k < SPARSE_MAX_INFORMATIVE and 2 * k <= n
+    """Whether a bounded difference is sparse enough for :func:`sparse_mean_interval`: few informative examples.
+
+    None is not sparse: two models that agree on every example up to :data:`SPARSE_TAU` (a float32
+    copy) keep the bootstrap's interval, which is what they are (the sparse interval of no informative
+    example, ``+-2 (1 - (alpha/4)^(1/n))``, would fail a float32 export on fewer than 174 examples).
+    """
+    return 0 < k < SPARSE_MAX_INFORMATIVE and 2 * k <= n
 
 
 def _paired(b: np.ndarray | float, c: np.ndarray | float, n: np.ndarray | float,

@@ -484,7 +484,7 @@ def interval_kind(key: str) -> str:
     ``"wilson"``, ``"clopper_pearson"`` (label loyalty), ``"paired_difference"``,
     ``"studentized_bounded"`` (probability loyalty), ``"studentized_sparse"`` (the Brier difference),
     ``"studentized"``, ``"bias_corrected_or_range"`` (the difference of the debiased ECEs: the range
-    [-1, 1] when fewer than 5 examples differ), ``"normal"`` (the debiased ECE of one model) or
+    [-1, 1] when 1 to 4 examples differ), ``"normal"`` (the debiased ECE of one model) or
     ``"percentile"`` (the binned ECEs and MCEs, as in the studies; their coverage is not claimed).
     """
     if key in CLOPPER_PEARSON_KEYS:
@@ -540,9 +540,10 @@ def _sparse_intervals(total: _PairSums, layout: _Layout, confidence: float) -> d
     bound = SPARSE_DIFFERENCE_KEYS["diff/brier_loss"]
     out = {"diff/brier_loss": _sparse_mean(n, up, float(cols["brier_diff_up_sum"]), down,
                                            float(cols["brier_diff_down_sum"]), bound, confidence)}
-    if up + down < MIN_INFORMATIVE_CALIBRATION:
-        # the debiased squared calibration errors lie in [0, 1]: their difference in [-1, 1]. With 0 to 4
-        # examples that differ, the bootstrap's is [0, 0] or nearly (it covered 0.91 with 1 or 2 of 200)
+    if 0 < up + down < MIN_INFORMATIVE_CALIBRATION:
+        # the debiased squared calibration errors lie in [0, 1]: their difference in [-1, 1]. With 1 to 4
+        # examples that differ, the bootstrap's is nearly [0, 0] (it covered 0.91 with 1 or 2 of 200). With none
+        # (a float32 copy: every difference below SPARSE_TAU) the bootstrap's own tiny interval is kept
         out["diff/ece_sq_debiased"] = (-1.0, 1.0)
     return out
 
