@@ -78,10 +78,10 @@ class TrustEqConfig:
         (Spark engine) The column whose value seeds each row's bootstrap weights; default: a stable
         hash of the row's feature values and gold label.
     parent_cache : bool, default True
-        Reuse the parent's probabilities from an earlier call on the same rows (see
-        :mod:`mlflow_trusteq._cache`); a hit is logged and recorded in the settings. On the
-        Spark engine: a persisted frame of the parent's probabilities on the same table, within
-        one SparkSession.
+        Reuse the parent's probabilities from an earlier call on the same rows, and its answers to
+        the alignment and attack inputs (see :mod:`mlflow_trusteq._cache`); a hit is logged and
+        recorded in the settings. On the Spark engine: a persisted frame of the parent's
+        probabilities on the same table, within one SparkSession.
     serving_plan : dict or BatchPlan, default ``{"batch_size": 1}``
         How the models are batched where they serve (:class:`~mlflow_trusteq.adapters.BatchPlan`:
         ``batch_size``, ``padding_side``, ``max_length``, ``sort``, ``max_tokens_per_batch``; a
@@ -208,6 +208,10 @@ class TrustEqConfig:
                 raise InvalidInputError(f"`parent` as a mapping needs exactly 'name' and 'version', got {parent!r}")
             given["parent"] = f"models:/{parent['name']}/{parent['version']}"
         return cls(**(values | given))
+
+    def caches_parent(self) -> bool:
+        """Whether the parent cache applies: ``parent_cache`` on and the models' own plan (the cache knows no other)."""
+        return self.parent_cache and self.headline_plan == "evaluation"
 
     def serving_batch_plan(self) -> BatchPlan:
         """The serving plan (default: batch size 1, everything else the model's own)."""

@@ -243,7 +243,7 @@ def _score_parent(parent: Any, inputs: _Inputs, cfg: TrustEqConfig) -> _ScoredPa
     model = _load(parent, cfg.parent_kwargs)
     proba, seconds = _timed_proba(model, inputs.records, cfg.chunk_size, "parent")
     calls = None
-    if cfg.parent_cache and cfg.headline_plan == "evaluation":
+    if cfg.caches_parent():
         # shared with other evaluations of this parent when its content is known; else this call's own
         calls = parent_call_memo(parent, parent_kwargs=cfg.parent_kwargs) or CallMemo()
     return _ScoredParent(model, proba, seconds, calls)

@@ -449,7 +449,7 @@ def compare(
         before_measuring()
     digest = _inputs_digest(inputs)
     parent_key = None
-    if cfg.parent_cache and cfg.headline_plan == "evaluation":  # the cache knows the models' own plan only
+    if cfg.caches_parent():
         from ._cache import parent_scores_key
 
         parent_key = parent_scores_key(parent, digest, chunk_size=cfg.chunk_size, parent_kwargs=cfg.parent_kwargs)
@@ -565,7 +565,7 @@ def _with_call_memo(models: _Models, parent: Any, cfg: TrustEqConfig) -> _Models
 
     from ._cache import parent_call_memo
 
-    if not cfg.parent_cache or cfg.headline_plan != "evaluation":
+    if not cfg.caches_parent():
         return models
     return dataclasses.replace(models, parent_calls=parent_call_memo(parent, parent_kwargs=cfg.parent_kwargs))
 
@@ -754,6 +754,8 @@ def _metric_settings(summary: PairSummary, settings_of_cfg: Mapping[str, Any]) -
 def _run_sections(models: _Models, inputs: _Inputs, scores: _Scores, y: np.ndarray | None,
                   cfg: TrustEqConfig, metrics: dict[str, Estimate], skipped: dict[str, str]) -> dict[str, Section]:
     """The optional stages; each is measured, or recorded as skipped with the reason (fail closed)."""
+    from ._cache import MemoizedModel
+
     sections: dict[str, Section] = {}
     pred = scores.parent.argmax(axis=1)
     robustness = cfg.robustness_config()
@@ -763,8 +765,6 @@ def _run_sections(models: _Models, inputs: _Inputs, scores: _Scores, y: np.ndarr
         robustness = None
     stages: tuple[tuple[str, Any, Any], ...] = (("alignment", cfg.alignment_config(), _run_alignment),
                                                 ("robustness", robustness, _run_robustness))
-    from ._cache import MemoizedModel
-
     memo = models.parent_calls  # the parent's answers, shared with earlier evaluations of it (_cache)
     parent = models.parent if memo is None else MemoizedModel(models.parent, memo)
     for section, config, runner in stages:

@@ -702,12 +702,14 @@ def compare_spark(
     _check_arguments(targets, sample_size, quantile_relative_error, bootstrap)
     sdf = _as_spark_frame(data, spark)
     features = _feature_columns(sdf, cfg, targets, row_key)
+    slice_cols = _slice_columns(sdf, cfg, features)
     models = _with_call_memo(_load_models(parent, candidate, cfg), parent, cfg)
     table = _check_table(sdf, features, targets, row_key, models.labels)
     if before_measuring is not None:
         before_measuring()
     job = _make_job(parent, candidate, cfg, models, sdf, features, targets, row_key, table,
-                    sample_size=sample_size, n_groups=n_groups if _use_groups(bootstrap, table.n, n_groups) else None)
+                    sample_size=sample_size, n_groups=n_groups if _use_groups(bootstrap, table.n, n_groups) else None,
+                    slice_cols=slice_cols)
     key = _parent_cache_key(parent, cfg, job, table, sdf)
     scored, parent_cached = _scored_frame(sdf, job, key)
     passes = _run_passes(scored, job, table.n, quantile_relative_error)
@@ -784,15 +786,25 @@ def _input_columns(features: list[str], targets: str | None, row_key: str | None
     return list(dict.fromkeys([*features, *(c for c in (targets, row_key) if c), *extra]))
 
 
-def _slice_columns(sdf: Any, cfg: TrustEqConfig) -> tuple[str, ...]:
-    """The table columns the slice specs read; a missing one is an error before anything is scored."""
-    from .slices import BUILTIN_SLICES, slice_columns
+#: rows of the table the slice specs are checked on before anything is scored
+_SLICE_CHECK_ROWS = 1000
 
+
+def _slice_columns(sdf: Any, cfg: TrustEqConfig, features: list[str]) -> tuple[str, ...]:
+    """The table columns the slice specs read, the specs checked on the table's first rows before anything is
+    scored (a missing column, ``input_length`` on tabular rows, bins on a non-numeric column...)."""
+    from .compare import infer_kind
+    from .slices import BUILTIN_SLICES, check_slices, slice_columns
+
+    if not cfg.slices:
+        return ()
     cols = slice_columns(cfg.slices)
     missing = [c for c in cols if c not in sdf.columns]
     if missing:
         raise InvalidInputError(f"slice column(s) {missing} not in the table; columns: {list(sdf.columns)} "
                                 f"(built-in slices: {list(BUILTIN_SLICES)}, 'builtin')")
+    head = sdf.select(*dict.fromkeys([*features, *cols])).limit(_SLICE_CHECK_ROWS).toPandas()
+    check_slices(head, infer_kind(head[features]), cfg.slices)
     return cols
 
 
@@ -851,7 +863,7 @@ def _target_codes(values: list[Any], targets: str, labels: Any) -> dict[Any, int
 
 def _make_job(parent: Any, candidate: Any, cfg: TrustEqConfig, models: Any, sdf: Any, features: list[str],
               targets: str | None, row_key: str | None, table: _Table, *, sample_size: int,
-              n_groups: int | None) -> _Job:
+              n_groups: int | None, slice_cols: tuple[str, ...] = ()) -> _Job:
     field_of = {f.name: f for f in sdf.schema.fields}
     job = _Job(tuple(features), targets, row_key,
                _model_spec(parent, cfg.parent_kwargs, "parent"),
@@ -859,15 +871,14 @@ def _make_job(parent: Any, candidate: Any, cfg: TrustEqConfig, models: Any, sdf:
                dict(cfg.parent_kwargs), dict(cfg.candidate_kwargs), tuple(int(i) for i in models.perm),
                len(models.labels), table.target_map, cfg, min(1.0, 2.0 * sample_size / table.n + 64.0 / table.n), (),
                n_groups=n_groups, mlflow_uris=_mlflow_uris(), sample_size=sample_size,
-               input_fields=tuple(field_of[c] for c in _input_columns(features, targets, row_key,
-                                                                     _slice_columns(sdf, cfg))),
-               slice_columns=_slice_columns(sdf, cfg))
+               input_fields=tuple(field_of[c] for c in _input_columns(features, targets, row_key, slice_cols)),
+               slice_columns=slice_cols)
     return dataclasses.replace(job, sample_fields=tuple(field_of[c] for c in job.sample_columns))
 
 
 def _parent_cache_key(parent: Any, cfg: TrustEqConfig, job: _Job, table: _Table, sdf: Any) -> str | None:
     """The parent cache's key on Spark: the parent's content, the table's content and what changes the scores."""
-    if not (cfg.parent_cache and cfg.headline_plan == "evaluation"):
+    if not cfg.caches_parent():
         return None
     from ._cache import parent_table_key
 
@@ -985,10 +996,6 @@ def _assemble(models: Any, cfg: TrustEqConfig, job: _Job, table: _Table, passes:
     frame = sample[[f"__s_{c}" for c in job.sample_columns]].rename(columns=lambda c: c[len("__s_"):])
     records, _, y_raw, _ = _split_data(frame, job.target, list(job.features))
     inputs = _Inputs(frame, records, infer_kind(records), y_raw, job.target)
-    if cfg.slices:
-        from .slices import check_slices
-
-        check_slices(frame, inputs.kind, cfg.slices)
     scores = _Scores(sample[[f"p{j}" for j in range(job.k)]].to_numpy(dtype=np.float64),
                      sample[[f"q{j}" for j in range(job.k)]].to_numpy(dtype=np.float64),
                      passes.state.seconds["parent"], passes.state.seconds["candidate"], parent_cached=parent_cached)

@@ -13,8 +13,8 @@ measures their coverage.
 does not dip near 1), ``diff/accuracy`` the Bonett-Price paired interval from the two flip counts,
 every mean of one per-example quantity (:data:`STUDENTIZED_KEYS`) the studentized interval (the
 probability loyalty, :data:`BOUNDED_MEAN_KEYS`, within the Wilson interval of a mean in [0, 1]; the
-Brier difference, :data:`SPARSE_DIFFERENCE_KEYS`, the distribution-free sparse interval when fewer
-than 100 examples differ) and the difference of the debiased ECEs the bias-corrected interval of the
+Brier difference, :data:`SPARSE_DIFFERENCE_KEYS`, the distribution-free sparse interval when 1 to
+99 examples differ) and the difference of the debiased ECEs the bias-corrected interval of the
 paired bootstrap below (the debiased ECE of one model: estimate ± z times the bootstrap standard
 deviation); the binned ECEs and MCEs keep the percentile interval of the studies
 (:mod:`mlflow_trusteq.metrics.intervals`).

@@ -511,6 +511,11 @@ def test_slices_are_measured_on_the_engines_sample_and_a_policy_judges_them(spar
     verdict = policy.judge(rep)
     slice_check = [c for c in verdict.checks if "slices" in c.metric]
     assert slice_check and all(c.status in ("pass", "fail") for c in slice_check), slice_check
-    with pytest.raises(InvalidInputError, match="slice column"):
-        compare_spark(parent, candidate, sdf, targets="label", feature_columns=features, slices=["nope"],
-                      spark=spark)
+    # a bad spec is an error before anything is measured (it used to come after the whole table was scored)
+    measured = []
+    for specs, match in ((["nope"], "slice column"), (["input_length"], "needs text inputs"),
+                         (["segment:4"], "only a numeric column can be binned")):
+        with pytest.raises(InvalidInputError, match=match):
+            compare_spark(parent, candidate, sdf, targets="label", feature_columns=features, slices=specs,
+                          spark=spark, before_measuring=lambda s=specs: measured.append(s))
+    assert measured == []
